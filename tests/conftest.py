@@ -1,0 +1,75 @@
+"""Fixtures shared by every test: a real nats-server and per-test names.
+
+One nats-server (JetStream, its own store dir, a free port) serves the whole
+session; tests stay apart by each taking its own subject prefix, so their
+subjects, KV buckets and streams never meet. Tests that restart or kill the
+server start their own with ``nats_server_factory``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import nats
+import pytest
+from nats.aio.client import Client as NATS
+
+from caio.natsserver import NatsServer, NatsServerConfig, docker_engine_reachable
+from caio.subjects import Subjects
+
+
+def _testcontainers_server() -> Iterator[str]:  # pragma: no cover - needs a Docker engine
+    from testcontainers.nats import NatsContainer
+
+    with NatsContainer("nats:2.10-alpine", jetstream=True) as container:
+        yield container.nats_uri()
+
+
+@pytest.fixture(scope="session")
+def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the session's real nats-server with JetStream."""
+    if docker_engine_reachable():  # pragma: no cover - no engine on our machines
+        yield from _testcontainers_server()
+        return
+    store = tmp_path_factory.mktemp("nats-store")
+    with NatsServer(NatsServerConfig(store_dir=store)) as server:
+        yield server.url
+
+
+@pytest.fixture
+def nats_server_factory(tmp_path: Path) -> Iterator[Callable[..., NatsServer]]:
+    """Start private servers (for kill/restart tests); all stopped at teardown."""
+    servers: list[NatsServer] = []
+
+    def start(**overrides: object) -> NatsServer:
+        config = NatsServerConfig(store_dir=tmp_path / f"store-{len(servers)}")
+        for key, value in overrides.items():
+            setattr(config, key, value)
+        server = NatsServer(config).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def prefix() -> str:
+    """A subject prefix no other test uses."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+@pytest.fixture
+def subjects(prefix: str) -> Subjects:
+    return Subjects(prefix)
+
+
+@pytest.fixture
+async def nc(nats_url: str) -> AsyncIterator[NATS]:
+    """A bare nats-py client, as any non-Python caller would have."""
+    client = await nats.connect(nats_url)
+    yield client
+    await client.drain()
