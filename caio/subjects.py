@@ -66,6 +66,22 @@ class Subjects:
     def audit_all(self) -> str:
         return f"{self.prefix}.audit.>"
 
+    # -- JetStream names: the protocol's names for the default prefix; other
+    # prefixes (tests, several CAIOs on one server) get their own suffix.
+
+    def _jetstream_name(self, base: str) -> str:
+        if self.prefix == DEFAULT_PREFIX:
+            return base
+        return f"{base}_{self.prefix.replace('.', '_').replace('-', '_')}"
+
+    @property
+    def audit_stream(self) -> str:
+        return self._jetstream_name("CAIO_AUDIT")
+
+    @property
+    def registry_bucket(self) -> str:
+        return self._jetstream_name("CAIO_REGISTRY")
+
     def token_position(self, subject: str, index: int) -> str | None:
         """The token at ``index`` after the prefix (``route.<cap>`` -> 1)."""
         if not subject.startswith(self.prefix + "."):
