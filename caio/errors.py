@@ -67,7 +67,11 @@ class CAIOError(Exception):
 
     def to_error(self) -> dict[str, Any]:
         """The ``error`` object of a wire error reply."""
-        error: dict[str, Any] = {"code": self.code, "message": self.message, "details": self.details}
+        error: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "details": self.details,
+        }
         if self.retryable:
             error["retryable"] = True
         return error

@@ -32,9 +32,7 @@ def decode_object(payload: bytes, *, max_bytes: int) -> dict[str, Any]:
     except orjson.JSONDecodeError as exc:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
-        raise InvalidRequest(
-            f"request body must be a JSON object, not {type(value).__name__}"
-        )
+        raise InvalidRequest(f"request body must be a JSON object, not {type(value).__name__}")
     return value
 
 

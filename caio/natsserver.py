@@ -107,7 +107,8 @@ class NatsServer:
 
     def _read_log(self) -> None:
         process = self._process
-        assert process is not None and process.stderr is not None
+        assert process is not None
+        assert process.stderr is not None
         for line in process.stderr:
             self._log.append(line.rstrip())
             if match := _LISTENING.search(line):
@@ -157,7 +158,7 @@ def docker_engine_reachable() -> bool:
         return False
     try:
         result = subprocess.run(
-            ["docker", "info", "--format", "{{.ServerVersion}}"],
+            ["docker", "info", "--format", "{{.ServerVersion}}"],  # noqa: S607 - the user's docker
             capture_output=True,
             timeout=5,
             check=False,

@@ -25,6 +25,7 @@ __all__ = [
     "RouteRequest",
     "ServiceRequest",
     "Token",
+    "WireBody",
     "new_request_id",
     "now_ms",
     "parse",
@@ -45,16 +46,18 @@ Token = Annotated[str, AfterValidator(_safe_token)]
 NonNegative = Annotated[float, Field(ge=0)]
 
 
-class _Body(BaseModel):
+class WireBody(BaseModel):
+    """Base of every request body: strict known fields, unknown ones ignored."""
+
     model_config = ConfigDict(strict=True, extra="ignore", frozen=True)
 
 
-class RouteGuarantees(_Body):
+class RouteGuarantees(WireBody):
     max_p95_latency_ms: NonNegative | None = None
     min_accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
 
 
-class RouteConstraints(_Body):
+class RouteConstraints(WireBody):
     max_cost_per_token: NonNegative | None = None
     data_locality: list[str] | None = None
     hipaa_compliant: bool | None = None
@@ -63,7 +66,7 @@ class RouteConstraints(_Body):
     exclude_service_ids: list[Token] | None = None
 
 
-class RouteRequest(_Body):
+class RouteRequest(WireBody):
     """What a caller sends to ``caio.route.<capability>``."""
 
     request_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
@@ -75,7 +78,7 @@ class RouteRequest(_Body):
     dry_run: bool = False
 
 
-class ServiceRequest(_Body):
+class ServiceRequest(WireBody):
     """What the router sends to ``caio.svc.<service_id>.<capability>``.
 
     ``deadline_ms`` is an absolute Unix time in milliseconds: past it the
@@ -89,7 +92,7 @@ class ServiceRequest(_Body):
     deadline_ms: int | None = None
 
 
-class Heartbeat(_Body):
+class Heartbeat(WireBody):
     service_id: Token
     instance_id: Annotated[str, Field(min_length=1, max_length=128)]
     ts: float

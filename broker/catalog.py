@@ -1,0 +1,150 @@
+"""The router's in-memory view of the registry, indexed by capability.
+
+The KV bucket is the truth; every router keeps this view of it, fed by a KV
+watch (and written through on its own registrations, so a caller that
+registers and then routes through the same router sees its service at once).
+Changes apply in KV revision order and a stale change is ignored, so the
+watch and the write-through can arrive in any order.
+
+Matching reads ``ranked(capability)``: the services offering a capability,
+pre-sorted by their contract score and cached until the next change, so a
+decision costs the number of services for that capability, not the size of
+the registry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from broker.contracts import ServiceContract
+from broker.scoring import contract_score
+
+__all__ = ["Catalog", "CatalogEntry", "Ranked"]
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogEntry:
+    contract: ServiceContract
+    revision: int
+    canonical: bytes
+    capabilities: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """One service offering a capability, with its contract score."""
+
+    score: float
+    service_id: str
+    entry: CatalogEntry
+
+
+def _rank_key(item: Ranked) -> tuple[float, str]:
+    # Best score first; the service id breaks ties so the order is total.
+    return (-item.score, item.service_id)
+
+
+class Catalog:
+    __slots__ = ("_by_capability", "_deleted_at", "_entries", "_ranked", "_waiters", "revision")
+
+    def __init__(self) -> None:
+        self._entries: dict[str, CatalogEntry] = {}
+        self._by_capability: dict[str, set[str]] = {}
+        self._ranked: dict[str, list[Ranked]] = {}
+        self._deleted_at: dict[str, int] = {}
+        self.revision = 0  # highest KV revision applied: the decision's registry_revision
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, service_id: str) -> CatalogEntry | None:
+        return self._entries.get(service_id)
+
+    def entries(self) -> Iterable[CatalogEntry]:
+        return self._entries.values()
+
+    def ids_for(self, capability: str) -> set[str]:
+        return self._by_capability.get(capability, set())
+
+    def put(self, contract: ServiceContract, revision: int, canonical: bytes) -> bool:
+        """Apply a stored contract; False if a newer change was already applied."""
+        service_id = contract.id
+        if not self._is_newer(service_id, revision):
+            return False
+        old = self._entries.get(service_id)
+        if old is not None:
+            self._unindex(old)
+        entry = CatalogEntry(contract, revision, canonical, frozenset(contract.capability_names))
+        self._entries[service_id] = entry
+        self._deleted_at.pop(service_id, None)
+        for capability in entry.capabilities:
+            self._by_capability.setdefault(capability, set()).add(service_id)
+            self._ranked.pop(capability, None)
+        self._advance(revision)
+        return True
+
+    def delete(self, service_id: str, revision: int) -> bool:
+        if not self._is_newer(service_id, revision):
+            return False
+        old = self._entries.pop(service_id, None)
+        if old is not None:
+            self._unindex(old)
+        self._deleted_at[service_id] = revision
+        self._advance(revision)
+        return True
+
+    async def wait_for_revision(self, revision: int, timeout_s: float) -> bool:
+        """Wait until changes up to ``revision`` are applied; False on timeout."""
+        if self.revision >= revision:
+            return True
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append((revision, waiter))
+        try:
+            await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    def _advance(self, revision: int) -> None:
+        self.revision = max(self.revision, revision)
+        if self._waiters:
+            still = []
+            for wanted, waiter in self._waiters:
+                if wanted <= self.revision:
+                    if not waiter.done():
+                        waiter.set_result(None)
+                else:
+                    still.append((wanted, waiter))
+            self._waiters = still
+
+    def ranked(self, capability: str) -> Sequence[Ranked]:
+        """Services offering ``capability``, best contract score first (cached)."""
+        ranked = self._ranked.get(capability)
+        if ranked is None:
+            ranked = sorted(
+                (
+                    Ranked(contract_score(entry.contract, capability), sid, entry)
+                    for sid in self._by_capability.get(capability, ())
+                    for entry in (self._entries[sid],)
+                ),
+                key=_rank_key,
+            )
+            self._ranked[capability] = ranked
+        return ranked
+
+    def _is_newer(self, service_id: str, revision: int) -> bool:
+        current = self._entries.get(service_id)
+        seen = current.revision if current is not None else self._deleted_at.get(service_id, 0)
+        return revision > seen
+
+    def _unindex(self, entry: CatalogEntry) -> None:
+        for capability in entry.capabilities:
+            ids = self._by_capability.get(capability)
+            if ids is not None:
+                ids.discard(entry.contract.id)
+                if not ids:
+                    del self._by_capability[capability]
+            self._ranked.pop(capability, None)

@@ -1,0 +1,157 @@
+"""Which services satisfy a request, best first, and why the others don't.
+
+Matching is pure: the same request, registry revision and liveness give the
+same ``Decision``. The pool is the services offering the requested
+capability (from the catalog's index, already ranked by contract score);
+each is checked against the request in a fixed order, and the first failed
+check is its ``excluded`` reason:
+
+    1. excluded by the request (``exclude_service_ids``), or not among its ``service_ids``
+    2. lacks a required extra capability (``requirements``)
+    3. p95 latency bound missing or above ``max_p95_latency_ms``
+    4. accuracy missing or below ``min_accuracy`` (for every required capability)
+    5. cost per token unknown or above ``max_cost_per_token``
+    6. data locality unknown or not in ``data_locality``
+    7. not HIPAA compliant when ``hipaa_compliant`` is asked for
+    8. context length unknown or below ``min_context_tokens``
+    9. no live worker (no heartbeat within the liveness window)
+
+A missing promise never satisfies a bound: a request is only ever sent to a
+service whose contract says it meets every constraint the caller gave.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from broker.catalog import Catalog, CatalogEntry, Ranked
+from broker.scoring import contract_score, promised_accuracy
+from caio.protocol import RouteConstraints, RouteGuarantees
+
+__all__ = ["Candidate", "Decision", "MatchQuery", "match"]
+
+
+@dataclass(frozen=True, slots=True)
+class MatchQuery:
+    """What a route or discover request asks for."""
+
+    capability: str | None
+    requirements: tuple[str, ...] = ()
+    guarantees: RouteGuarantees = field(default_factory=RouteGuarantees)
+    constraints: RouteConstraints = field(default_factory=RouteConstraints)
+
+    @property
+    def capabilities(self) -> tuple[str, ...]:
+        head = (self.capability,) if self.capability is not None else ()
+        return head + tuple(r for r in self.requirements if r != self.capability)
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    service_id: str
+    score: float
+    entry: CatalogEntry
+
+    def to_json(self) -> dict[str, Any]:
+        return {"service_id": self.service_id, "score": self.score}
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    capability: str | None
+    candidates: tuple[Candidate, ...]
+    excluded: dict[str, str]
+    registry_revision: int
+
+    @property
+    def best(self) -> Candidate | None:
+        return self.candidates[0] if self.candidates else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "candidates": [c.to_json() for c in self.candidates],
+            "excluded": self.excluded,
+            "registry_revision": self.registry_revision,
+        }
+
+
+def _pool(catalog: Catalog, query: MatchQuery) -> Sequence[Ranked]:
+    if query.capability is not None:
+        return catalog.ranked(query.capability)
+    # discover without a capability: every service, ranked on service-level promises
+    everything = (
+        Ranked(contract_score(e.contract, None), e.contract.id, e) for e in catalog.entries()
+    )
+    return sorted(everything, key=lambda r: (-r.score, r.service_id))
+
+
+def _exclusion(entry: CatalogEntry, query: MatchQuery) -> str | None:
+    """The first check this service fails, as a sentence; None when it passes all."""
+    contract = entry.contract
+    guarantees, constraints = query.guarantees, query.constraints
+
+    if constraints.exclude_service_ids and contract.id in constraints.exclude_service_ids:
+        return "excluded by the request's exclude_service_ids"
+    if constraints.service_ids is not None and contract.id not in constraints.service_ids:
+        return "not among the request's service_ids"
+    missing = [cap for cap in query.capabilities if cap not in entry.capabilities]
+    if missing:
+        return f"lacks required capability {missing[0]}"
+
+    if guarantees.max_p95_latency_ms is not None:
+        p95 = contract.p95_latency_ms
+        if p95 is None:
+            return "promises no p95 latency bound"
+        if p95 > guarantees.max_p95_latency_ms:
+            return f"p95 latency bound {p95:g} ms is above {guarantees.max_p95_latency_ms:g} ms"
+    if guarantees.min_accuracy is not None:
+        for cap in query.capabilities or (None,):
+            accuracy = promised_accuracy(contract, cap)
+            subject = cap or "the service"
+            if accuracy is None:
+                return f"promises no accuracy for {subject}"
+            if accuracy < guarantees.min_accuracy:
+                return f"accuracy {accuracy:g} for {subject} is below {guarantees.min_accuracy:g}"
+
+    if constraints.max_cost_per_token is not None:
+        cost = contract.cost_per_token
+        if cost is None:
+            return "cost per token is not stated"
+        if cost > constraints.max_cost_per_token:
+            return f"cost per token {cost:g} is above {constraints.max_cost_per_token:g}"
+    if constraints.data_locality is not None:
+        locality = contract.privacy.data_locality
+        if locality is None:
+            return "data locality is not stated"
+        if locality not in constraints.data_locality:
+            return f"data locality {locality} is not one of {', '.join(constraints.data_locality)}"
+    if constraints.hipaa_compliant and not contract.privacy.hipaa_compliant:
+        return "is not HIPAA compliant"
+    if constraints.min_context_tokens is not None:
+        context = contract.context_tokens
+        if context is None:
+            return "context length is not stated"
+        if context < constraints.min_context_tokens:
+            return f"context length {context} tokens is below {constraints.min_context_tokens}"
+    return None
+
+
+def match(
+    catalog: Catalog,
+    query: MatchQuery,
+    is_available: Callable[[str], bool],
+) -> Decision:
+    """Rank the services satisfying ``query``; explain every one left out."""
+    candidates: list[Candidate] = []
+    excluded: dict[str, str] = {}
+    for ranked in _pool(catalog, query):
+        reason = _exclusion(ranked.entry, query)
+        if reason is None and not is_available(ranked.service_id):
+            reason = "unavailable: no live worker"
+        if reason is None:
+            candidates.append(Candidate(ranked.service_id, ranked.score, ranked.entry))
+        else:
+            excluded[ranked.service_id] = reason
+    return Decision(query.capability, tuple(candidates), excluded, catalog.revision)

@@ -1,0 +1,269 @@
+"""The registry subjects: register, deregister, get, list, discover, validate.
+
+Each operation takes a decoded request body and returns the reply body, or
+raises a ``CAIOError`` that the router turns into an error reply. A
+rejected registration changes nothing: validation and the conflict check
+happen before the one KV write, and that write is conditional on the
+revision that was checked. Every change is audited before the reply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import Field
+
+from broker.audit import AuditLog
+from broker.catalog import Catalog
+from broker.contracts import (
+    ServiceContract,
+    canonical_json,
+    contract_errors,
+    parse_contract,
+    parse_contract_yaml,
+)
+from broker.liveness import Liveness
+from broker.matching import MatchQuery, match
+from broker.store import ContractStore, StoredContract
+from caio.errors import Conflict, InvalidContract, InvalidRequest, NotFound
+from caio.jsonwire import loads
+from caio.protocol import RouteConstraints, RouteGuarantees, Token, WireBody, parse
+
+__all__ = ["Registry", "RegistryContext"]
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryContext:
+    """Who asked, for the audit record."""
+
+    request_id: str | None = None
+    caller: str | None = None
+
+
+class _ServiceIdBody(WireBody):
+    service_id: Token
+
+
+class _ListBody(WireBody):
+    capability: Token | None = None
+
+
+class _DiscoverBody(WireBody):
+    capabilities: list[Token] = Field(default_factory=list)
+    guarantees: RouteGuarantees = Field(default_factory=RouteGuarantees)
+    constraints: RouteConstraints = Field(default_factory=RouteConstraints)
+
+
+def _contract_source(body: dict[str, Any]) -> tuple[str, object]:
+    """Which of ``contract`` / ``contract_yaml`` the body carries (exactly one)."""
+    has_contract, has_yaml = "contract" in body, "contract_yaml" in body
+    if has_contract == has_yaml:
+        raise InvalidRequest('send exactly one of "contract" (an object) or "contract_yaml" (text)')
+    if has_yaml:
+        if not isinstance(body["contract_yaml"], str):
+            raise InvalidRequest('"contract_yaml" must be a string of YAML')
+        return "yaml", body["contract_yaml"]
+    return "json", body["contract"]
+
+
+def _parse_source(body: dict[str, Any]) -> ServiceContract:
+    kind, source = _contract_source(body)
+    if kind == "yaml":
+        assert isinstance(source, str)
+        return parse_contract_yaml(source)
+    return parse_contract(source)
+
+
+class Registry:
+    __slots__ = ("_audit", "_catalog", "_handlers", "_liveness", "_store")
+
+    def __init__(
+        self, store: ContractStore, catalog: Catalog, liveness: Liveness, audit: AuditLog
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._liveness = liveness
+        self._audit = audit
+        self._handlers: dict[
+            str, Callable[[dict[str, Any], RegistryContext], Awaitable[dict[str, Any]]]
+        ] = {
+            "register": self.register,
+            "deregister": self.deregister,
+            "get": self.get,
+            "list": self.list,
+            "discover": self.discover,
+            "validate": self.validate,
+        }
+
+    @property
+    def operations(self) -> tuple[str, ...]:
+        return tuple(self._handlers)
+
+    async def handle(
+        self, operation: str, body: dict[str, Any], context: RegistryContext
+    ) -> dict[str, Any]:
+        handler = self._handlers.get(operation)
+        if handler is None:
+            raise InvalidRequest(
+                f"unknown registry operation {operation!r}; use one of {', '.join(self._handlers)}"
+            )
+        return await handler(body, context)
+
+    # -- writes ----------------------------------------------------------
+
+    async def register(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
+        replace = body.get("replace", False)
+        if not isinstance(replace, bool):
+            raise InvalidRequest('"replace" must be true or false')
+        try:
+            contract = _parse_source(body)
+        except InvalidContract as exc:
+            await self._audit.record(
+                kind="invalid",
+                outcome="invalid",
+                request_id=context.request_id,
+                caller=context.caller,
+                error=exc.to_error(),
+                extra={"operation": "register"},
+            )
+            raise
+        canonical = canonical_json(contract)
+        service_id = contract.id
+        stored = await self._store.get(service_id)
+
+        if stored is not None and stored.value == canonical:
+            action, revision = "unchanged", stored.revision
+            message = f"service {service_id} is already registered with this contract"
+        elif stored is not None and not replace:
+            raise Conflict(
+                f"service {service_id} is registered with a different contract; "
+                'send "replace": true to replace it',
+                details={"service_id": service_id, "revision": stored.revision},
+            )
+        elif stored is not None:
+            action = "replaced"
+            revision = await self._store.replace(service_id, canonical, stored.revision)
+            message = f"service {service_id} replaced"
+        else:
+            action = "registered"
+            revision = await self._store.create(service_id, canonical)
+            message = f"service {service_id} registered"
+
+        self._catalog.put(contract, revision, canonical)
+        await self._audit.record(
+            kind="registry",
+            outcome="ok",
+            request_id=context.request_id,
+            caller=context.caller,
+            service_id=service_id,
+            decision={"action": action, "registry_revision": revision},
+        )
+        return {
+            "status": "registered",
+            "service_id": service_id,
+            "revision": revision,
+            "message": message,
+            "action": action,
+        }
+
+    async def deregister(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
+        service_id = parse(_ServiceIdBody, body).service_id
+        stored = await self._require(service_id)
+        revision = await self._store.delete(service_id, stored.revision)
+        self._catalog.delete(service_id, revision)
+        await self._audit.record(
+            kind="registry",
+            outcome="ok",
+            request_id=context.request_id,
+            caller=context.caller,
+            service_id=service_id,
+            decision={"action": "deregistered", "registry_revision": revision},
+        )
+        return {"status": "deregistered", "service_id": service_id, "revision": revision}
+
+    # -- reads -----------------------------------------------------------
+
+    async def get(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
+        service_id = parse(_ServiceIdBody, body).service_id
+        stored = await self._require(service_id)
+        return {
+            "status": "ok",
+            "service_id": service_id,
+            "contract": loads(stored.value),
+            "revision": stored.revision,
+            "availability": self._liveness.availability(service_id),
+            "instances": self._liveness.live_instances(service_id),
+        }
+
+    async def list(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
+        capability = parse(_ListBody, body).capability
+        if capability is None:
+            entries = list(self._catalog.entries())
+        else:
+            entries = [
+                e for sid in self._catalog.ids_for(capability) if (e := self._catalog.get(sid))
+            ]
+        entries.sort(key=lambda e: e.contract.id)
+        services = [
+            {
+                "service_id": e.contract.id,
+                "service_name": e.contract.name,
+                "version": e.contract.version,
+                "capabilities": list(e.contract.capability_names),
+                "availability": self._liveness.availability(e.contract.id),
+                "revision": e.revision,
+            }
+            for e in entries
+        ]
+        return {"status": "ok", "services": services, "count": len(services)}
+
+    async def discover(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
+        request = parse(_DiscoverBody, body)
+        capabilities = request.capabilities
+        query = MatchQuery(
+            capability=capabilities[0] if capabilities else None,
+            requirements=tuple(capabilities[1:]),
+            guarantees=request.guarantees,
+            constraints=request.constraints,
+        )
+        decision = match(self._catalog, query, self._liveness.is_available)
+        services = [
+            {
+                "service_id": c.service_id,
+                "score": c.score,
+                "service_name": c.entry.contract.name,
+                "capabilities": list(c.entry.contract.capability_names),
+                "availability": "available",
+            }
+            for c in decision.candidates
+        ]
+        return {
+            "status": "ok",
+            "services": services,
+            "count": len(services),
+            "excluded": decision.excluded,
+            "registry_revision": decision.registry_revision,
+        }
+
+    async def validate(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
+        kind, source = _contract_source(body)
+        if kind == "yaml":
+            assert isinstance(source, str)
+            try:
+                parse_contract_yaml(source)
+                errors: list[str] = []
+            except InvalidContract as exc:
+                errors = list(exc.details.get("errors", [exc.message]))
+        else:
+            errors = contract_errors(source)
+        return {"status": "ok", "is_valid": not errors, "errors": errors}
+
+    async def _require(self, service_id: str) -> StoredContract:
+        stored = await self._store.get(service_id)
+        if stored is None:
+            raise NotFound(
+                f"no service {service_id} is registered", details={"service_id": service_id}
+            )
+        return stored

@@ -1,0 +1,223 @@
+"""``<prefix>.route.<capability>``: decide, forward, audit, answer.
+
+Every outcome (answered, failed, no match, invalid input, dry run) writes
+exactly one audit record, acknowledged by JetStream before the reply goes
+out. Invalid input never reaches matching; matching never calls a service
+on a dry run.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from broker.audit import AuditLog
+from broker.catalog import Catalog
+from broker.forwarding import Forwarder, ForwardResult
+from broker.liveness import Liveness
+from broker.matching import Decision, MatchQuery, match
+from caio.errors import CAIOError, InvalidRequest, NoMatchingService
+from caio.jsonwire import decode_object, error_reply
+from caio.protocol import RouteRequest, new_request_id, parse
+from caio.subjects import is_safe_token
+
+__all__ = ["RouteHandler", "RouteSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSettings:
+    max_payload_bytes: int = 256 * 1024
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 3)
+
+
+class RouteHandler:
+    __slots__ = ("_audit", "_catalog", "_forwarder", "_liveness", "_settings")
+
+    def __init__(
+        self,
+        catalog: Catalog,
+        liveness: Liveness,
+        forwarder: Forwarder,
+        audit: AuditLog,
+        settings: RouteSettings,
+    ) -> None:
+        self._catalog = catalog
+        self._liveness = liveness
+        self._forwarder = forwarder
+        self._audit = audit
+        self._settings = settings
+
+    async def handle(
+        self, capability: str, payload: bytes, caller: str | None = None
+    ) -> dict[str, Any]:
+        """The reply body for one route request; never raises."""
+        started = time.perf_counter()
+        request_id: str | None = None
+        try:
+            if not is_safe_token(capability):
+                raise InvalidRequest(
+                    f"capability {capability!r} is not a safe name "
+                    "(1-64 of a-z, 0-9, '_', '-', starting with a letter or digit)"
+                )
+            body = decode_object(payload, max_bytes=self._settings.max_payload_bytes)
+            raw_id = body.get("request_id")
+            request_id = raw_id if isinstance(raw_id, str) and raw_id else None
+            request = parse(RouteRequest, body)
+        except CAIOError as exc:
+            await self._audit.record(
+                kind="invalid",
+                outcome="invalid",
+                request_id=request_id,
+                caller=caller,
+                capability=capability if is_safe_token(capability) else None,
+                latency_ms=_elapsed_ms(started),
+                error=exc.to_error(),
+            )
+            return error_reply(exc, request_id)
+
+        request_id = request.request_id or new_request_id()
+        try:
+            return await self._route(capability, request, request_id, caller, started)
+        except CAIOError as exc:  # the audit write failed: no unrecorded answer
+            return error_reply(exc, request_id)
+
+    async def _route(
+        self,
+        capability: str,
+        request: RouteRequest,
+        request_id: str,
+        caller: str | None,
+        started: float,
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + request.timeout_ms / 1000
+        query = MatchQuery(
+            capability=capability,
+            requirements=tuple(request.requirements),
+            guarantees=request.guarantees,
+            constraints=request.constraints,
+        )
+        decision = match(self._catalog, query, self._liveness.is_available)
+
+        if not decision.candidates:
+            error = NoMatchingService(
+                f"no available service satisfies this {capability} request",
+                details={"excluded": decision.excluded},
+                request_id=request_id,
+            )
+            await self._record(
+                decision, request_id, caller, "no_match", None, started, error.to_error()
+            )
+            return error_reply(error, request_id)
+
+        best = decision.candidates[0]
+        if request.dry_run:
+            await self._record(
+                decision, request_id, caller, "ok", best.service_id, started, None, dry_run=True
+            )
+            return {
+                "status": "ok",
+                "dry_run": True,
+                "request_id": request_id,
+                "capability": capability,
+                "service_id": best.service_id,
+                "guarantees": best.entry.contract.guarantees.model_dump(
+                    mode="json", exclude_none=True
+                ),
+                "candidates": [c.to_json() for c in decision.candidates],
+                "excluded": decision.excluded,
+                "registry_revision": decision.registry_revision,
+            }
+
+        forwarded = await self._forwarder.forward(
+            decision.candidates,
+            capability=capability,
+            request_id=request_id,
+            context=request.context,
+            caller=caller,
+            deadline=deadline,
+        )
+        attempts = [a.to_json() for a in forwarded.attempts]
+        if forwarded.reply is None or forwarded.winner is None:
+            return await self._failed(decision, forwarded, request_id, caller, started)
+
+        winner = forwarded.winner
+        latency_ms = _elapsed_ms(started)
+        await self._record(
+            decision, request_id, caller, "ok", winner.service_id, started, None, attempts=attempts
+        )
+        reply: dict[str, Any] = {
+            "status": "ok",
+            "request_id": request_id,
+            "service_id": winner.service_id,
+            "capability": capability,
+            "guarantees": winner.entry.contract.guarantees.model_dump(
+                mode="json", exclude_none=True
+            ),
+            "result": forwarded.reply.get("result"),
+            "latency_ms": latency_ms,
+            "attempts": attempts,
+        }
+        if "usage" in forwarded.reply:
+            reply["usage"] = forwarded.reply["usage"]
+        return reply
+
+    async def _failed(
+        self,
+        decision: Decision,
+        forwarded: ForwardResult,
+        request_id: str,
+        caller: str | None,
+        started: float,
+    ) -> dict[str, Any]:
+        error = forwarded.failure(request_id)
+        outcome = "timeout" if error.code == "timeout" else "error"
+        attempts = [a.to_json() for a in forwarded.attempts]
+        last = forwarded.attempts[-1].service_id if forwarded.attempts else None
+        await self._record(
+            decision,
+            request_id,
+            caller,
+            outcome,
+            last,
+            started,
+            error.to_error(),
+            attempts=attempts,
+        )
+        reply = error_reply(error, request_id)
+        reply["attempts"] = attempts
+        return reply
+
+    async def _record(
+        self,
+        decision: Decision,
+        request_id: str,
+        caller: str | None,
+        outcome: str,
+        service_id: str | None,
+        started: float,
+        error: dict[str, Any] | None,
+        *,
+        attempts: list[dict[str, Any]] | None = None,
+        dry_run: bool = False,
+    ) -> None:
+        extra: dict[str, Any] = {}
+        if attempts is not None:
+            extra["attempts"] = attempts
+        if dry_run:
+            extra["dry_run"] = True
+        await self._audit.record(
+            kind="route",
+            outcome=outcome,
+            request_id=request_id,
+            caller=caller,
+            capability=decision.capability,
+            service_id=service_id,
+            decision=decision.to_json(),
+            latency_ms=_elapsed_ms(started),
+            error=error,
+            extra=extra,
+        )

@@ -1,0 +1,135 @@
+"""``caio audit replay``: read back every decision CAIO made."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Annotated, Any
+
+import nats
+import typer
+from rich.table import Table
+
+from caio.audit_replay import ReplayFilter, replay_audit
+from caio.cli._common import (
+    DEFAULT_NATS_URL,
+    JsonOption,
+    NatsUrlOption,
+    PrefixOption,
+    console,
+    fail,
+    print_json,
+    run_async,
+)
+from caio.subjects import Subjects
+
+__all__ = ["audit_app"]
+
+audit_app = typer.Typer(help="Replay the audit stream (CAIO_AUDIT).", no_args_is_help=True)
+
+_DURATION = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
+
+
+def parse_since(value: str) -> dt.datetime:
+    """``10m``, ``2h``, ``7d`` ago, or an RFC 3339 time."""
+    if match := _DURATION.match(value):
+        delta = dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+        return dt.datetime.now(dt.UTC) - delta
+    try:
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"--since {value!r}: use a duration like 10m, 2h, 7d or an RFC 3339 time")
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _summary(record: dict[str, Any]) -> str:
+    if record.get("error"):
+        return f"{record['error'].get('code')}: {record['error'].get('message', '')}"[:80]
+    decision = record.get("decision") or {}
+    if "candidates" in decision:
+        chosen = [c["service_id"] for c in decision["candidates"]]
+        excluded = len(decision.get("excluded", {}))
+        return f"{len(chosen)} candidate(s) {', '.join(chosen[:3])}; {excluded} excluded"
+    return str(decision.get("action", ""))
+
+
+@audit_app.command()
+def replay(
+    since: Annotated[
+        str | None, typer.Option(help="Start at a time: 10m, 2h, 7d or RFC 3339.")
+    ] = None,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing new records.")
+    ] = False,
+    service: Annotated[str | None, typer.Option(help="Only records about this service id.")] = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option(help="Only this outcome: ok, error, no_match, denied, invalid, timeout."),
+    ] = None,
+    kind: Annotated[
+        str | None, typer.Option(help="Only this kind: route, registry, denied, invalid.")
+    ] = None,
+    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
+    prefix: PrefixOption = "caio",
+    json_out: JsonOption = False,
+) -> None:
+    """Print audit records, oldest first (JSON lines with --json)."""
+    wanted = ReplayFilter(
+        since=parse_since(since) if since else None,
+        service_id=service,
+        kind=kind,
+        outcome=outcome,
+        follow=follow,
+    )
+
+    async def go() -> int:
+        nc = await nats.connect(nats_url, name="caio-audit-replay")
+        count = 0
+        table = Table(title="audit")
+        for column in (
+            "time",
+            "kind",
+            "outcome",
+            "capability",
+            "service",
+            "request",
+            "ms",
+            "decision / error",
+        ):
+            table.add_column(column, overflow="fold")
+        try:
+            async for record in replay_audit(nc, Subjects(prefix), wanted):
+                count += 1
+                if json_out:
+                    print_json(record)
+                elif follow:
+                    console.print(_row_text(record))
+                else:
+                    table.add_row(*_row(record))
+        finally:
+            await nc.drain()
+        if not json_out and not follow:
+            console.print(table)
+            console.print(f"[dim]{count} record(s)[/]")
+        return count
+
+    run_async(go())
+
+
+def _row(record: dict[str, Any]) -> list[str]:
+    latency = record.get("latency_ms")
+    return [
+        str(record.get("ts", ""))[11:23],
+        str(record.get("kind")),
+        str(record.get("outcome")),
+        str(record.get("capability") or ""),
+        str(record.get("service_id") or ""),
+        str(record.get("request_id") or "")[:12],
+        f"{latency:.1f}" if latency is not None else "",
+        _summary(record),
+    ]
+
+
+def _row_text(record: dict[str, Any]) -> str:
+    return "  ".join(_row(record))

@@ -1,0 +1,113 @@
+"""``caio router`` and ``caio worker``: the long-running processes."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated
+
+import structlog
+import typer
+
+from caio.cli._common import DEFAULT_NATS_URL, NatsUrlOption, PrefixOption, fail, run_async
+from caio.logs import configure_logging
+
+__all__ = ["register_commands", "wait_for_signal"]
+
+log = structlog.get_logger("caio.cli")
+
+
+async def wait_for_signal() -> None:
+    """Return on the first SIGINT or SIGTERM (Ctrl-C, `docker stop`, systemd)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def router(
+    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
+    prefix: PrefixOption = "caio",
+    replicas: Annotated[
+        int, typer.Option(help="JetStream replicas for registry and audit (3 on a cluster).")
+    ] = 1,
+    max_in_flight: Annotated[
+        int, typer.Option(help="Requests handled at once by this router.")
+    ] = 2048,
+    liveness_window: Annotated[
+        float, typer.Option(help="Seconds a heartbeat keeps a service available.")
+    ] = 15.0,
+) -> None:
+    """Serve the registry and routing subjects (run several for more capacity)."""
+    from broker.router import Router, RouterConfig
+
+    configure_logging()
+    config = RouterConfig(
+        nats_url=nats_url,
+        prefix=prefix,
+        replicas=replicas,
+        max_in_flight=max_in_flight,
+        liveness_window_s=liveness_window,
+    )
+
+    async def go() -> None:
+        service = Router(config)
+        await service.start()
+        await wait_for_signal()
+        await service.stop()
+
+    run_async(go())
+
+
+def worker(
+    name: Annotated[str, typer.Argument(help="Built-in worker: codex or local-review.")],
+    contract: Annotated[
+        Path | None, typer.Option(help="Serve this contract instead of the built-in one.")
+    ] = None,
+    register: Annotated[
+        bool, typer.Option(help="Register the contract with CAIO on start.")
+    ] = True,
+    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
+    prefix: PrefixOption = "caio",
+) -> None:
+    """Run a bridge worker: serve its contract's capabilities in a queue group."""
+    from workers.base import WorkerConfig
+    from workers.catalog import available_workers, create_worker
+
+    configure_logging()
+    if name not in available_workers():
+        fail(f"unknown worker {name!r}; built-in workers: {', '.join(available_workers())}")
+
+    async def go() -> None:
+        bridge = create_worker(name, WorkerConfig(nats_url=nats_url, prefix=prefix), contract)
+        if register:
+            await register_contract(nats_url, prefix, bridge.contract.to_document())
+        await bridge.start()
+        await wait_for_signal()
+        await bridge.stop()
+
+    run_async(go())
+
+
+async def register_contract(nats_url: str, prefix: str, document: dict[str, object]) -> None:
+    """Register a worker's contract; a different stored contract is a warning, not a stop."""
+    from caio.client import CAIOClient
+    from caio.errors import Conflict
+
+    async with CAIOClient(nats_url, prefix=prefix) as caio:
+        try:
+            reg = await caio.register_service(document)
+            log.info("contract_registered", service_id=reg.service_id, revision=reg.revision)
+        except Conflict as exc:
+            log.warning("contract_differs_from_registry", message=exc.message)
+
+
+def register_commands(app: typer.Typer) -> None:
+    app.command()(router)
+    app.command()(worker)

@@ -1,0 +1,182 @@
+"""Integration fixtures: a real router per test and services scripted on bare nats-py.
+
+``FakeService`` is a bridge worker reduced to what the protocol requires: it
+answers ``<prefix>.svc.<id>.<capability>`` in a queue group and heartbeats.
+Its ``mode`` scripts how it behaves (answer, error, hang), and it records
+every service request it receives, so a test can assert what the router sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+import pytest
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from broker.router import Router, RouterConfig
+from caio.subjects import Subjects
+
+
+def contract(
+    service_id: str,
+    capabilities: list[str] | tuple[str, ...] = ("code_review",),
+    *,
+    p95_ms: float | None = 1000,
+    accuracy: float | None = 0.8,
+    token_cost: float | None = 0.0001,
+    locality: str | None = "cloud",
+    hipaa: bool = False,
+    context_tokens: int | None = 8000,
+) -> dict[str, Any]:
+    """A nested-dialect contract with the properties matching reads."""
+    service: dict[str, Any] = {
+        "id": service_id,
+        "name": f"Test service {service_id}",
+        "version": "1.0.0",
+        "capabilities": [{"type": cap} for cap in capabilities],
+        "privacy": {"hipaa_compliant": hipaa},
+    }
+    guarantees: dict[str, Any] = {}
+    if p95_ms is not None:
+        guarantees["latency"] = {"property": "p95_latency_ms", "bound": {"max": p95_ms}}
+    if accuracy is not None:
+        guarantees["accuracy"] = {"property": "accuracy", "bound": {"min": accuracy}}
+    service["guarantees"] = guarantees
+    if token_cost is not None:
+        service["cost"] = {"model": "per_token", "token_cost": token_cost, "currency": "USD"}
+    if locality is not None:
+        service["privacy"]["data_locality"] = locality
+    if context_tokens is not None:
+        service["constraints"] = {"context_length": {"max_tokens": context_tokens}}
+    return {"service": service}
+
+
+async def request(nc: NATS, subject: str, body: Any, timeout: float = 10.0) -> dict[str, Any]:
+    """Send a request as any client would; bytes are sent as they are."""
+    payload = body if isinstance(body, bytes) else orjson.dumps(body)
+    msg = await nc.request(subject, payload, timeout=timeout)
+    reply = orjson.loads(msg.data)
+    assert isinstance(reply, dict)
+    return reply
+
+
+class FakeService:
+    """A scripted service instance: ``mode`` is "ok", "error" or "hang"."""
+
+    def __init__(
+        self, nc: NATS, subjects: Subjects, service_id: str, capabilities: list[str]
+    ) -> None:
+        self.nc = nc
+        self.subjects = subjects
+        self.service_id = service_id
+        self.capabilities = capabilities
+        self.instance_id = f"{service_id}-test"
+        self.mode = "ok"
+        self.received: list[dict[str, Any]] = []
+        self.request_seen = asyncio.Event()
+        self._subs: list[Subscription] = []
+
+    async def start(self) -> FakeService:
+        for cap in self.capabilities:
+            sub = await self.nc.subscribe(
+                self.subjects.service(self.service_id, cap),
+                queue=self.service_id,
+                cb=self._on_request,
+            )
+            self._subs.append(sub)
+        await self.nc.flush()
+        return self
+
+    async def beat(self, *, stopping: bool = False) -> None:
+        beat: dict[str, Any] = {
+            "service_id": self.service_id,
+            "instance_id": self.instance_id,
+            "ts": time.time(),
+        }
+        if stopping:
+            beat["stopping"] = True
+        await self.nc.publish(self.subjects.heartbeat(self.service_id), orjson.dumps(beat))
+        await self.nc.flush()
+
+    async def unsubscribe(self) -> None:
+        """Stop answering, as a killed worker would (its last heartbeat is still fresh)."""
+        for sub in self._subs:
+            await sub.unsubscribe()
+        self._subs.clear()
+        await self.nc.flush()
+
+    async def _on_request(self, msg: Msg) -> None:
+        body = orjson.loads(msg.data)
+        self.received.append(body)
+        self.request_seen.set()
+        if self.mode == "hang":
+            return
+        if self.mode == "error":
+            reply = {
+                "status": "error",
+                "request_id": body.get("request_id"),
+                "error": {
+                    "code": "service_error",
+                    "message": f"{self.service_id} failed",
+                    "retryable": True,
+                },
+            }
+        else:
+            reply = {
+                "status": "ok",
+                "result": {"served_by": self.service_id, "echo": body.get("context")},
+                "usage": {"tokens": 3},
+            }
+        await msg.respond(orjson.dumps(reply))
+
+
+@pytest.fixture
+async def router(nats_url: str, prefix: str) -> AsyncIterator[Router]:
+    service = Router(RouterConfig(nats_url=nats_url, prefix=prefix))
+    await service.start()
+    yield service
+    await service.stop()
+
+
+ServiceFactory = Callable[..., Awaitable[FakeService]]
+
+
+@pytest.fixture
+async def live_service(nc: NATS, subjects: Subjects, router: Router) -> ServiceFactory:
+    """Register a contract, start a fake instance for it, and wait until the router sees it."""
+
+    async def start(
+        service_id: str, capabilities: list[str] | None = None, **contract_args: Any
+    ) -> FakeService:
+        caps = capabilities or ["code_review"]
+        reply = await request(
+            nc,
+            subjects.registry("register"),
+            {"contract": contract(service_id, caps, **contract_args)},
+        )
+        assert reply["status"] == "registered", reply
+        service = await FakeService(nc, subjects, service_id, caps).start()
+        await service.beat()
+        assert await router.liveness.wait_available(service_id, timeout_s=5)
+        return service
+
+    return start
+
+
+async def audit_records(nc: NATS, subjects: Subjects) -> list[dict[str, Any]]:
+    """Every record in this test's audit stream, oldest first."""
+    js = nc.jetstream()
+    info = await js.stream_info(subjects.audit_stream)
+    records = []
+    for seq in range(info.state.first_seq, info.state.last_seq + 1):
+        if info.state.messages == 0:
+            break
+        msg = await js.get_msg(subjects.audit_stream, seq)
+        records.append(orjson.loads(msg.data))
+    return records
