@@ -9,9 +9,10 @@ know which dialect a contract was written in.
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from caio.protocol import Token
 
@@ -33,8 +34,9 @@ __all__ = [
     "ServiceContract",
 ]
 
-NonNegative = Annotated[float, Field(ge=0)]
-Fraction = Annotated[float, Field(ge=0, le=1)]
+# Not finite is not a promise (and has no JSON spelling, so it could not round-trip).
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
 PositiveInt = Annotated[int, Field(gt=0)]
 
 
@@ -47,6 +49,14 @@ class _OpenPart(_Part):
     """A part whose extra keys are kept: the seeds put free-form data here."""
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    @model_validator(mode="after")
+    def _extras_are_not_null(self) -> _OpenPart:
+        # to_document() leaves out None, so a null extra would not survive a round trip.
+        for key, value in (self.__pydantic_extra__ or {}).items():
+            if value is None:
+                raise ValueError(f"{key!r} is null; leave the key out instead")
+        return self
 
 
 class AccuracyRange(_Part):
@@ -74,16 +84,36 @@ class Guarantee(_Part):
 
 
 class Guarantees(_OpenPart):
+    """Named guarantees; any other key is one more ``Guarantee`` (e.g. ``availability``)."""
+
+    __pydantic_extra__: dict[str, Guarantee] = Field(init=False)
+
     latency: Guarantee | None = None
     accuracy: Guarantee | None = None
     determinism: Guarantee | None = None
 
 
+# Prices of other units (per_image...); per_token/per_request are token_cost/request_cost.
+_UNIT_PRICE = re.compile(r"per_(?!token$|request$)[a-z0-9_]{1,60}")
+
+
 class Cost(_Part):
+    """``model``/``token_cost`` are what matching reads; ``per_<unit>`` keys price other units."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, NonNegative] = Field(init=False)
+
     model: Literal["per_token", "per_request", "free"] = "per_token"
     token_cost: NonNegative | None = None
     request_cost: NonNegative | None = None
     currency: str = "USD"
+
+    @model_validator(mode="after")
+    def _extras_are_unit_prices(self) -> Cost:
+        for key in self.__pydantic_extra__ or {}:
+            if not _UNIT_PRICE.fullmatch(key):
+                raise ValueError(f"unknown cost key {key!r}; other prices are named per_<unit>")
+        return self
 
 
 class Privacy(_Part):

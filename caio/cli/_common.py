@@ -10,12 +10,15 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import orjson
 import typer
+from nats.errors import Error as NatsError
+from nats.errors import NoServersError
 from rich.console import Console
 
 from caio.errors import CAIOError
 
 __all__ = [
     "JsonOption",
+    "connect_options",
     "NatsUrlOption",
     "PrefixOption",
     "console",
@@ -50,6 +53,23 @@ JsonOption = Annotated[
 DEFAULT_NATS_URL = os.environ.get("CAIO_NATS_URL", "nats://127.0.0.1:4222")
 
 
+async def _quiet(_: Exception) -> None:
+    """nats-py logs every failed connect with a traceback; the command says it once."""
+
+
+def connect_options() -> dict[str, Any]:
+    """For one-shot commands: fail fast when NATS is down instead of retrying for minutes."""
+    # nats-py retries the first connect inside its server selection until
+    # max_reconnect_attempts is exceeded (0 would mean forever): allow one retry.
+    return {
+        "allow_reconnect": False,
+        "max_reconnect_attempts": 1,
+        "reconnect_time_wait": 0.2,
+        "connect_timeout": 5,
+        "error_cb": _quiet,
+    }
+
+
 def print_json(value: Any) -> None:
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
 
@@ -67,7 +87,7 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
         fail(f"{exc.message} [dim]({exc.code})[/]")
     except (ConnectionRefusedError, OSError) as exc:
         fail(f"cannot reach NATS: {exc}. Is `caio up` running, or is --nats-url right?")
-    except Exception as exc:
-        if type(exc).__module__.startswith("nats"):
-            fail(f"NATS: {exc!r}. Is `caio up` running, or is --nats-url right?")
-        raise
+    except NoServersError:
+        fail("cannot reach NATS. Is `caio up` running, or is --nats-url right?")
+    except NatsError as exc:
+        fail(f"NATS: {exc}. Is `caio up` running, or is --nats-url right?")

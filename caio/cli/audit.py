@@ -16,6 +16,7 @@ from caio.cli._common import (
     JsonOption,
     NatsUrlOption,
     PrefixOption,
+    connect_options,
     console,
     fail,
     print_json,
@@ -84,7 +85,7 @@ def replay(
     )
 
     async def go() -> int:
-        nc = await nats.connect(nats_url, name="caio-audit-replay")
+        nc = await nats.connect(nats_url, name="caio-audit-replay", **connect_options())
         count = 0
         table = Table(title="audit")
         for column in (

@@ -13,6 +13,7 @@ from caio.cli._common import (
     JsonOption,
     NatsUrlOption,
     PrefixOption,
+    connect_options,
     console,
     print_json,
     run_async,
@@ -41,7 +42,7 @@ def register(
 
     async def go() -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
-        async with CAIOClient(nats_url, prefix=prefix) as caio:
+        async with CAIOClient(nats_url, prefix=prefix, connect_options=connect_options()) as caio:
             for path in files:
                 try:
                     reg = await caio.register_service(path, replace=replace)
@@ -83,7 +84,7 @@ def deregister(
     """Remove a service from the registry."""
 
     async def go() -> None:
-        async with CAIOClient(nats_url, prefix=prefix) as caio:
+        async with CAIOClient(nats_url, prefix=prefix, connect_options=connect_options()) as caio:
             await caio.deregister_service(service_id)
 
     run_async(go())
@@ -101,7 +102,7 @@ def services(
     """List registered services and whether a live worker serves them."""
 
     async def go() -> list[dict[str, Any]]:
-        async with CAIOClient(nats_url, prefix=prefix) as caio:
+        async with CAIOClient(nats_url, prefix=prefix, connect_options=connect_options()) as caio:
             return [s.model_dump() for s in await caio.list_services(capability)]
 
     found = run_async(go())

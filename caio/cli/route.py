@@ -15,6 +15,7 @@ from caio.cli._common import (
     JsonOption,
     NatsUrlOption,
     PrefixOption,
+    connect_options,
     console,
     fail,
     print_json,
@@ -64,7 +65,7 @@ def route(
     body_guarantees = _json_arg(guarantees, "guarantees")
 
     async def go() -> dict[str, Any]:
-        async with CAIOClient(nats_url, prefix=prefix) as caio:
+        async with CAIOClient(nats_url, prefix=prefix, connect_options=connect_options()) as caio:
             try:
                 result = await caio.route_request(
                     capability,

@@ -10,7 +10,14 @@ from typing import Annotated
 import structlog
 import typer
 
-from caio.cli._common import DEFAULT_NATS_URL, NatsUrlOption, PrefixOption, fail, run_async
+from caio.cli._common import (
+    DEFAULT_NATS_URL,
+    NatsUrlOption,
+    PrefixOption,
+    connect_options,
+    fail,
+    run_async,
+)
 from caio.logs import configure_logging
 
 __all__ = ["register_commands", "wait_for_signal"]
@@ -100,7 +107,7 @@ async def register_contract(nats_url: str, prefix: str, document: dict[str, obje
     from caio.client import CAIOClient
     from caio.errors import Conflict
 
-    async with CAIOClient(nats_url, prefix=prefix) as caio:
+    async with CAIOClient(nats_url, prefix=prefix, connect_options=connect_options()) as caio:
         try:
             reg = await caio.register_service(document)
             log.info("contract_registered", service_id=reg.service_id, revision=reg.revision)
