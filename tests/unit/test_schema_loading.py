@@ -9,7 +9,8 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from broker.contracts import _resources, contract_schema, schema_path
+import caio.paths as caio_paths
+from broker.contracts import contract_schema, schema_path
 from broker.contracts._resources import contract_validator
 from broker.contracts.model import _UNIT_PRICE
 
@@ -26,16 +27,16 @@ def test_in_a_wheel_the_schema_is_read_from_caio_data(
     wheel_copy = tmp_path / "caio" / "_data" / "schemas" / "service_contract.schema.json"
     wheel_copy.parent.mkdir(parents=True)
     wheel_copy.write_bytes(schema_path().read_bytes())
-    monkeypatch.setattr(_resources, "_CHECKOUT", tmp_path / "site-packages")
-    monkeypatch.setattr(_resources, "_WHEEL_DATA", tmp_path / "caio" / "_data")
+    monkeypatch.setattr(caio_paths, "_REPO_ROOT", tmp_path / "site-packages")
+    monkeypatch.setattr(caio_paths, "_WHEEL_DATA", tmp_path / "caio" / "_data")
     assert schema_path() == wheel_copy
 
 
 def test_a_missing_schema_says_where_it_looked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_resources, "_CHECKOUT", tmp_path / "a")
-    monkeypatch.setattr(_resources, "_WHEEL_DATA", tmp_path / "b")
+    monkeypatch.setattr(caio_paths, "_REPO_ROOT", tmp_path / "a")
+    monkeypatch.setattr(caio_paths, "_WHEEL_DATA", tmp_path / "b")
     with pytest.raises(FileNotFoundError, match="looked in"):
         schema_path()
 

@@ -19,7 +19,9 @@ PROTOCOL_DOC = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text()
 
 
 def test_every_stable_code_of_the_protocol_has_one_error_class() -> None:
-    listed = set(re.findall(r"`([a-z_]+)`", PROTOCOL_DOC.split("Stable codes:")[1].split("\n\n")[0]))
+    listed = set(
+        re.findall(r"`([a-z_]+)`", PROTOCOL_DOC.split("Stable codes:")[1].split("\n\n")[0])
+    )
 
     assert listed == STABLE_CODES
     assert all(error_class_for(code).code == code for code in listed)
@@ -83,7 +85,12 @@ def test_an_unsafe_prefix_is_refused() -> None:
 
 @pytest.mark.parametrize(
     ("payload", "error"),
-    [(b"", InvalidRequest), (b"{", InvalidRequest), (b"[]", InvalidRequest), (b"x" * 11, PayloadTooLarge)],
+    [
+        (b"", InvalidRequest),
+        (b"{", InvalidRequest),
+        (b"[]", InvalidRequest),
+        (b"x" * 11, PayloadTooLarge),
+    ],
 )
 def test_a_body_must_be_one_bounded_json_object(payload: bytes, error: type[CAIOError]) -> None:
     with pytest.raises(error):
