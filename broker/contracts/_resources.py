@@ -29,6 +29,7 @@ __all__ = [
 
 SCHEMA_FILENAME = "service_contract.schema.json"
 
+
 def schema_path() -> Path:
     """The JSON Schema file every contract is checked against."""
     return bundled_schemas_dir() / SCHEMA_FILENAME

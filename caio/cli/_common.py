@@ -18,9 +18,9 @@ from caio.errors import CAIOError
 
 __all__ = [
     "JsonOption",
-    "connect_options",
     "NatsUrlOption",
     "PrefixOption",
+    "connect_options",
     "console",
     "err_console",
     "fail",

@@ -20,22 +20,34 @@ from caio.cli._common import (
 )
 from caio.logs import configure_logging
 
-__all__ = ["register_commands", "wait_for_signal"]
+__all__ = ["ShutdownSignal", "register_commands"]
 
 log = structlog.get_logger("caio.cli")
 
 
-async def wait_for_signal() -> None:
-    """Return on the first SIGINT or SIGTERM (Ctrl-C, `docker stop`, systemd)."""
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await stop.wait()
-    finally:
+class ShutdownSignal:
+    """Catches SIGINT/SIGTERM (Ctrl-C, `docker stop`, systemd) from the moment it is entered.
+
+    Installed before anything starts, so a signal during start-up is not lost
+    to Python's default KeyboardInterrupt; ``wait()`` returns once one came.
+    """
+
+    def __init__(self) -> None:
+        self._received = asyncio.Event()
+
+    async def __aenter__(self) -> ShutdownSignal:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._received.set)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
+
+    async def wait(self) -> None:
+        await self._received.wait()
 
 
 def router(
@@ -64,10 +76,13 @@ def router(
     )
 
     async def go() -> None:
-        service = Router(config)
-        await service.start()
-        await wait_for_signal()
-        await service.stop()
+        async with ShutdownSignal() as shutdown:
+            service = Router(config)
+            await service.start()
+            try:
+                await shutdown.wait()
+            finally:
+                await service.stop()
 
     run_async(go())
 
@@ -92,12 +107,15 @@ def worker(
         fail(f"unknown worker {name!r}; built-in workers: {', '.join(available_workers())}")
 
     async def go() -> None:
-        bridge = create_worker(name, WorkerConfig(nats_url=nats_url, prefix=prefix), contract)
-        if register:
-            await register_contract(nats_url, prefix, bridge.contract.to_document())
-        await bridge.start()
-        await wait_for_signal()
-        await bridge.stop()
+        async with ShutdownSignal() as shutdown:
+            bridge = create_worker(name, WorkerConfig(nats_url=nats_url, prefix=prefix), contract)
+            if register:
+                await register_contract(nats_url, prefix, bridge.contract.to_document())
+            await bridge.start()
+            try:
+                await shutdown.wait()
+            finally:
+                await bridge.stop()
 
     run_async(go())
 

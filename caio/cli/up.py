@@ -17,7 +17,7 @@ import typer
 from rich.panel import Panel
 
 from caio.cli._common import console, fail, run_async
-from caio.cli.serve import wait_for_signal
+from caio.cli.serve import ShutdownSignal
 from caio.logs import configure_logging
 from caio.natsserver import NatsServer, NatsServerConfig, NatsServerError
 from caio.paths import bundled_contracts_dir
@@ -64,6 +64,13 @@ def up(
 
 
 async def _run(server: NatsServer, contracts_dir: Path, with_codex: bool, demo: bool) -> None:
+    async with ShutdownSignal() as shutdown:
+        await _serve(server, contracts_dir, with_codex, demo, shutdown)
+
+
+async def _serve(
+    server: NatsServer, contracts_dir: Path, with_codex: bool, demo: bool, shutdown: ShutdownSignal
+) -> None:
     from broker.router import Router, RouterConfig
     from caio.client import CAIOClient
     from workers.base import BridgeWorker, WorkerConfig
@@ -92,7 +99,7 @@ async def _run(server: NatsServer, contracts_dir: Path, with_codex: bool, demo: 
 
                 await run_demo(caio, with_codex=with_codex)
         console.print("[bold]CAIO is running.[/] Press Ctrl-C to stop.")
-        await wait_for_signal()
+        await shutdown.wait()
         console.print("stopping…")
     finally:
         for bridge in reversed(started):

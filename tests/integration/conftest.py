@@ -78,6 +78,7 @@ class FakeService:
         self.capabilities = capabilities
         self.instance_id = f"{service_id}-test"
         self.mode = "ok"
+        self.error_code = "service_error"
         self.received: list[dict[str, Any]] = []
         self.request_seen = asyncio.Event()
         self._subs: list[Subscription] = []
@@ -122,7 +123,7 @@ class FakeService:
                 "status": "error",
                 "request_id": body.get("request_id"),
                 "error": {
-                    "code": "service_error",
+                    "code": self.error_code,
                     "message": f"{self.service_id} failed",
                     "retryable": True,
                 },

@@ -277,3 +277,43 @@ async def test_many_concurrent_requests_are_all_answered(
 
     assert all(r["status"] == "ok" for r in replies)
     assert {r["result"]["echo"]["i"] for r in replies} == set(range(200))
+
+
+async def test_when_no_candidate_has_a_worker_subscribed_the_reply_is_service_unavailable(
+    nc: NATS, subjects: Subjects, live_service: ServiceFactory
+) -> None:
+    gone = await live_service("gone")
+    await gone.unsubscribe()
+
+    reply = await request(nc, subjects.route("code_review"), {"context": {}})
+
+    assert reply["error"]["code"] == "service_unavailable"
+    assert reply["error"]["retryable"] is True
+    assert reply["attempts"][0]["status"] == "no_responders"
+
+
+async def test_when_every_service_is_rate_limited_the_caller_is_told_so(
+    nc: NATS, subjects: Subjects, live_service: ServiceFactory
+) -> None:
+    for name in ("one", "two"):
+        service = await live_service(name)
+        service.mode, service.error_code = "error", "rate_limited"
+
+    reply = await request(nc, subjects.route("code_review"), {"context": {}})
+
+    assert reply["error"]["code"] == "rate_limited"
+    assert [a["error"]["code"] for a in reply["attempts"]] == ["rate_limited", "rate_limited"]
+
+
+async def test_without_its_audit_stream_the_router_answers_internal_not_an_unrecorded_result(
+    nc: NATS, subjects: Subjects, live_service: ServiceFactory
+) -> None:
+    await live_service("svc")
+    await nc.jetstream().delete_stream(subjects.audit_stream)
+
+    reply = await request(nc, subjects.route("code_review"), {"context": {}})
+
+    assert reply["status"] == "error"
+    assert reply["error"]["code"] == "internal"
+    assert reply["error"]["retryable"] is True
+    assert "result" not in reply

@@ -48,7 +48,9 @@ async def test_the_sdk_covers_the_registry_and_routing(
     assert decision.candidates[0].service_id == "reviewer"
 
 
-async def test_the_sdk_raises_the_error_class_of_each_code(nats_url: str, prefix: str, router: Router) -> None:
+async def test_the_sdk_raises_the_error_class_of_each_code(
+    nats_url: str, prefix: str, router: Router
+) -> None:
     async with CAIOClient(nats_url, prefix=prefix) as caio:
         await caio.register_service(contract("taken", accuracy=0.5))
         with pytest.raises(Conflict):
@@ -63,7 +65,9 @@ async def test_the_sdk_raises_the_error_class_of_each_code(nats_url: str, prefix
     assert invalid.value.details["errors"]
 
 
-async def test_the_sync_client_makes_the_same_calls(nats_url: str, prefix: str, router: Router) -> None:
+async def test_the_sync_client_makes_the_same_calls(
+    nats_url: str, prefix: str, router: Router
+) -> None:
     def use_it() -> list[str]:
         with SyncCAIOClient(nats_url, prefix=prefix) as caio:
             caio.register_service(contract("sync-one"))
@@ -74,8 +78,14 @@ async def test_the_sync_client_makes_the_same_calls(nats_url: str, prefix: str, 
 
 async def caio_cli(nats_url: str, prefix: str, *args: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
-        CAIO, *args, "--nats-url", nats_url, "--prefix", prefix,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        CAIO,
+        *args,
+        "--nats-url",
+        nats_url,
+        "--prefix",
+        prefix,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await process.communicate()
     assert process.returncode is not None
@@ -89,10 +99,14 @@ async def test_the_cli_registers_lists_routes_and_replays(
     broken = tmp_path / "broken.yaml"
     broken.write_text("service:\n  id: Not.Safe\n")
 
-    registered = await caio_cli(nats_url, prefix, "register", str(REPO / "contracts" / "codex.yaml"), "--json")
+    registered = await caio_cli(
+        nats_url, prefix, "register", str(REPO / "contracts" / "codex.yaml"), "--json"
+    )
     rejected = await caio_cli(nats_url, prefix, "register", str(broken))
     services = await caio_cli(nats_url, prefix, "services", "--json")
-    routed = await caio_cli(nats_url, prefix, "route", "code_review", "--context", '{"code": "x"}', "--json")
+    routed = await caio_cli(
+        nats_url, prefix, "route", "code_review", "--context", '{"code": "x"}', "--json"
+    )
     dry = await caio_cli(nats_url, prefix, "route", "code_review", "--dry-run")
     audit = await caio_cli(nats_url, prefix, "audit", "replay", "--json", "--kind", "route")
 
@@ -121,7 +135,9 @@ def test_validate_needs_no_server_and_names_the_path(tmp_path: Path) -> None:
 
     bad = tmp_path / "bad.yaml"
     bad.write_text("service_id: ok\nname: n\nversion: '1'\ncapabilities: ['BAD']\n")
-    good = subprocess.run([CAIO, "validate", str(REPO / "contracts" / "codex.yaml")], capture_output=True, text=True)
+    good = subprocess.run(
+        [CAIO, "validate", str(REPO / "contracts" / "codex.yaml")], capture_output=True, text=True
+    )
     wrong = subprocess.run([CAIO, "validate", str(bad)], capture_output=True, text=True)
 
     assert good.returncode == 0
@@ -151,7 +167,9 @@ async def test_audit_replay_filters_by_kind_service_outcome_and_time(
     assert future == []
 
 
-async def test_audit_replay_follows_new_records(nc: NATS, subjects: Subjects, live_service: ServiceFactory) -> None:
+async def test_audit_replay_follows_new_records(
+    nc: NATS, subjects: Subjects, live_service: ServiceFactory
+) -> None:
     await live_service("svc")
     seen: list[str] = []
 
