@@ -35,6 +35,7 @@ from broker.routing import RouteHandler, RouteSettings
 from broker.store import ContractStore, StoredContract
 from caio.errors import CAIOError, InvalidRequest
 from caio.jsonwire import decode_object, dumps, error_reply, loads
+from caio.natsconn import server_list, subscriptions_settled
 from caio.protocol import new_request_id
 from caio.subjects import Subjects
 
@@ -85,7 +86,7 @@ class Router:
         cfg = self.config
         options: dict[str, Any] = {"name": "caio-router", "max_reconnect_attempts": -1}
         options.update(cfg.connect_options)
-        self._nc = nc = await nats.connect(cfg.nats_url, **options)
+        self._nc = nc = await nats.connect(server_list(cfg.nats_url), **options)
         js = nc.jetstream()
 
         audit = AuditLog(js, self.subjects, cfg.audit)
@@ -109,7 +110,7 @@ class Router:
         self._subscriptions.append(
             await nc.subscribe(self.subjects.route_all, queue=cfg.queue_group, cb=self._on_route)
         )
-        await nc.flush()
+        await subscriptions_settled(nc)
         log.info(
             "router_started", nats_url=cfg.nats_url, prefix=cfg.prefix, services=len(self.catalog)
         )

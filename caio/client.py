@@ -27,6 +27,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 
 from caio.errors import CAIOError, ServiceUnavailable, Timeout, error_class_for
 from caio.jsonwire import dumps, loads
+from caio.natsconn import server_list
 from caio.results import (
     Discovery,
     Registration,
@@ -91,7 +92,7 @@ class CAIOClient:
         if self._nc is None:
             options: dict[str, Any] = {"name": "caio-client"}
             options.update(self._connect_options)
-            self._nc = await nats.connect(self.nats_url, **options)
+            self._nc = await nats.connect(server_list(self.nats_url), **options)
         return self
 
     async def close(self) -> None:

@@ -37,6 +37,7 @@ from nats.micro.service import EndpointConfig, EndpointStats, Service, ServiceCo
 from broker.contracts.model import ServiceContract
 from caio.errors import CAIOError, InvalidRequest, ServiceError, ServiceUnavailable, Timeout
 from caio.jsonwire import decode_object, dumps, error_reply
+from caio.natsconn import server_list, subscriptions_settled
 from caio.protocol import ServiceRequest, now_ms, parse
 from caio.subjects import Subjects
 from workers.config import DEFAULT_NATS_URL, WorkerConfig, WorkResult
@@ -145,11 +146,13 @@ class BridgeWorker(ABC):
         self._state = "starting"
         try:
             await self.setup()
-            self._nc = await nats.connect(self.config.nats_url, **self._connect_options())
+            self._nc = await nats.connect(
+                server_list(self.config.nats_url), **self._connect_options()
+            )
             self._service = await add_service(self._nc, self._service_config())
             for capability in self.contract.capability_names:
                 await self._service.add_endpoint(self._endpoint_config(capability))
-            await self._subscriptions_settled(self._nc)
+            await subscriptions_settled(self._nc)
             await self._publish_heartbeat()
         except BaseException:
             await self._abandon_start()
@@ -250,21 +253,6 @@ class BridgeWorker(ABC):
         }
         options.update(self.config.connect_options)
         return options
-
-    @staticmethod
-    async def _subscriptions_settled(nc: NATS) -> None:
-        """Return once the server has every subscription made so far.
-
-        When start() returns (and when the first heartbeat tells routers to
-        send requests here), requests must find the endpoints. One flush is
-        not enough with nats-py 2.16: flush() writes its PING straight to the
-        socket while earlier SUBs still wait in the client's pending buffer,
-        so the PONG can come back before the server has seen them. The first
-        flush makes the client's flusher write that buffer; the second
-        PING travels behind the SUBs.
-        """
-        await nc.flush()
-        await nc.flush()
 
     def _service_config(self) -> ServiceConfig:
         version = self.contract.version if _SEMVER.fullmatch(self.contract.version) else "0.0.0"

@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from broker.router import Router, RouterConfig
+from caio.natsconn import subscriptions_settled
 from caio.subjects import Subjects
 
 
@@ -91,7 +92,7 @@ class FakeService:
                 cb=self._on_request,
             )
             self._subs.append(sub)
-        await self.nc.flush()
+        await subscriptions_settled(self.nc)
         return self
 
     async def beat(self, *, stopping: bool = False) -> None:
