@@ -233,6 +233,8 @@ class BridgeWorker(ABC):
             self._log.warning("nats error", error=repr(exc))
 
         async def on_disconnected() -> None:
+            if self._state in ("stopping", "stopped"):
+                return  # our own drain closed the connection: nothing to warn about
             self._log.warning("nats disconnected")
 
         async def on_reconnected() -> None:

@@ -18,6 +18,7 @@ from rich.panel import Panel
 
 from caio.cli._common import console, fail, run_async
 from caio.cli.serve import ShutdownSignal
+from caio.client import DEFAULT_NATS_URL
 from caio.logs import configure_logging
 from caio.natsserver import NatsServer, NatsServerConfig, NatsServerError
 from caio.paths import bundled_contracts_dir
@@ -108,15 +109,18 @@ async def _serve(
 
 
 def _banner(url: str) -> None:
+    # Commands default to nats://127.0.0.1:4222; name the URL only when it differs.
+    flag = "" if url == DEFAULT_NATS_URL else f" --nats-url {url}"
+    nats_flag = "" if url == DEFAULT_NATS_URL else f" -s {url}"
     console.print(
         Panel.fit(
             f"NATS listening on [bold]{url}[/]\n\n"
-            "try, in another terminal:\n"
-            f"  caio services --nats-url {url}\n"
-            f'  caio route code_review --context \'{{"code": "import os\\n"}}\' --nats-url {url}\n'
+            "try, in another terminal (source .venv/bin/activate first):\n"
+            f"  caio services{flag}\n"
+            f'  caio route code_review --context \'{{"code": "import os\\n"}}\'{flag}\n'
+            f"  caio audit replay{flag}\n"
             "  nats req caio.route.code_review "
-            f'\'{{"context": {{"code": "import os\\n"}}}}\' -s {url}\n'
-            f"  caio audit replay --nats-url {url}",
+            f'\'{{"context": {{"code": "import os\\n"}}}}\'{nats_flag}',
             title="CAIO is up",
         )
     )
