@@ -84,7 +84,13 @@ class Router:
 
     async def start(self) -> None:
         cfg = self.config
-        options: dict[str, Any] = {"name": "caio-router", "max_reconnect_attempts": -1}
+        options: dict[str, Any] = {
+            "name": "caio-router",
+            "max_reconnect_attempts": -1,  # a router outlives server restarts
+            "error_cb": self._on_nats_error,
+            "disconnected_cb": self._on_disconnected,
+            "reconnected_cb": self._on_reconnected,
+        }
         options.update(cfg.connect_options)
         self._nc = nc = await nats.connect(server_list(cfg.nats_url), **options)
         js = nc.jetstream()
@@ -139,6 +145,18 @@ class Router:
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
+
+    # -- connection events --------------------------------------------------
+
+    async def _on_nats_error(self, exc: Exception) -> None:
+        log.warning("nats_error", error=repr(exc))
+
+    async def _on_disconnected(self) -> None:
+        if not self._stopped.is_set() and self._subscriptions:
+            log.warning("nats_disconnected")
+
+    async def _on_reconnected(self) -> None:
+        log.info("nats_reconnected")
 
     # -- message handling -------------------------------------------------
 
