@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import nats
-import orjson
 import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -33,10 +32,10 @@ from broker.liveness import Liveness
 from broker.registry import Registry, RegistryContext
 from broker.routing import RouteHandler, RouteSettings
 from broker.store import ContractStore, StoredContract
-from caio.errors import CAIOError, InvalidRequest
+from caio.errors import CAIOError
 from caio.jsonwire import decode_object, dumps, error_reply, loads
 from caio.natsconn import server_list, subscriptions_settled
-from caio.protocol import new_request_id
+from caio.protocol import Heartbeat, new_request_id, parse
 from caio.subjects import Subjects
 
 __all__ = ["Router", "RouterConfig"]
@@ -210,16 +209,13 @@ class Router:
 
     async def _on_heartbeat(self, msg: Msg) -> None:
         try:
-            beat = loads(msg.data)
-            service_id, instance_id = beat["service_id"], beat["instance_id"]
-            if not (isinstance(service_id, str) and isinstance(instance_id, str)):
-                raise InvalidRequest("heartbeat ids must be strings")
-        except (orjson.JSONDecodeError, KeyError, TypeError, InvalidRequest):
+            beat = parse(Heartbeat, decode_object(msg.data, max_bytes=4096))
+        except CAIOError:
             log.debug("heartbeat_ignored", subject=msg.subject)
             return
-        if msg.subject != self.subjects.heartbeat(service_id):
+        if msg.subject != self.subjects.heartbeat(beat.service_id):
             return  # a heartbeat must come on its own service's subject
-        self.liveness.beat(service_id, instance_id, stopping=beat.get("stopping") is True)
+        self.liveness.beat(beat.service_id, beat.instance_id, stopping=beat.stopping)
 
     async def _on_stored(self, stored: StoredContract) -> None:
         # Stored contracts were validated on the way in; skip the JSON Schema pass

@@ -93,9 +93,14 @@ class ServiceRequest(WireBody):
 
 
 class Heartbeat(WireBody):
+    """A bridge worker instance is alive (sent on start and at least every 5 s)."""
+
     service_id: Token
     instance_id: Annotated[str, Field(min_length=1, max_length=128)]
     ts: float
+    stopping: bool = Field(
+        False, description="Extension: the worker is shutting down; drop it at once."
+    )
 
 
 AuditKind = Literal["route", "registry", "denied", "invalid"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from caio import __version__
-from caio.cli import audit, registry, route, serve, up
+from caio.cli import audit, docs, registry, route, serve, up
 
 __all__ = ["app", "main"]
 
@@ -36,6 +36,7 @@ up.register_commands(app)
 serve.register_commands(app)
 registry.register_commands(app)
 route.register_commands(app)
+docs.register_commands(app)
 app.add_typer(audit.audit_app, name="audit")
 
 

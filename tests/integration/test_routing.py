@@ -317,3 +317,19 @@ async def test_without_its_audit_stream_the_router_answers_internal_not_an_unrec
     assert reply["error"]["code"] == "internal"
     assert reply["error"]["retryable"] is True
     assert "result" not in reply
+
+
+async def test_a_heartbeat_counts_only_on_its_own_services_subject(
+    nc: NATS, subjects: Subjects, router: Router
+) -> None:
+    beat = {"service_id": "impostor", "instance_id": "i", "ts": 1.0}
+    await nc.publish(subjects.heartbeat("victim"), orjson.dumps(beat))
+    await nc.publish(subjects.heartbeat("victim"), b"not json")
+    await nc.publish(
+        subjects.heartbeat("victim"), orjson.dumps({**beat, "service_id": "victim", "ts": "x"})
+    )
+    await nc.publish(subjects.heartbeat("honest"), orjson.dumps({**beat, "service_id": "honest"}))
+
+    assert await router.liveness.wait_available("honest", timeout_s=5)
+    assert not router.liveness.is_available("victim")
+    assert not router.liveness.is_available("impostor")

@@ -1,0 +1,413 @@
+"""The CAIO wire protocol as a FastStream application, for its AsyncAPI document.
+
+The router's hot path is raw nats-py on purpose (several times faster than a
+FastStream subscriber); FastStream earns its place here, where its AsyncAPI
+generation pays. The ``NatsBroker`` built below is never connected and its
+handlers never run: they are typed stubs whose signatures *are* the spec
+(request body = the parameter, reply = the return annotation).
+
+Operations are described from the side of CAIO's own components: the router
+receives registry and route requests and sends audit records; bridge workers
+receive service requests and send heartbeats.
+
+FastStream 0.7 leaves three things out of an AsyncAPI 3.0 document that CAIO
+needs, so ``asyncapi_document`` adds them to FastStream's output:
+request-reply ``reply`` objects (FastStream ignores return annotations),
+channel ``parameters`` for ``{token}`` subjects, and key names the AsyncAPI
+3.0 key patterns accept (FastStream joins keys with ``:``). It also drops the
+``correlation_id`` header FastStream claims on every message: CAIO correlates
+through the NATS reply subject and ``request_id``, never a header.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import typing
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+import yaml
+from faststream import Path
+from faststream.nats import NatsBroker
+from faststream.specification import AsyncAPI
+from pydantic import BaseModel, Field
+
+from caio.asyncapi._messages import (
+    DeregisterReply,
+    DiscoverReply,
+    DiscoverRequest,
+    DryRunReply,
+    ErrorReply,
+    GetReply,
+    HeartbeatMessage,
+    ListReply,
+    ListRequest,
+    RegisterReply,
+    RegisterRequest,
+    RouteReply,
+    ServiceIdRequest,
+    ServiceReply,
+    ValidateReply,
+    ValidateRequest,
+)
+from caio.protocol import (
+    AuditRecord,
+    RouteRequest,
+    ServiceRequest,
+)
+from caio.subjects import DEFAULT_PREFIX, SAFE_TOKEN, Subjects
+
+__all__ = [
+    "SPEC_FORMATS",
+    "asyncapi_document",
+    "build_spec_app",
+]
+
+SPEC_FORMATS = ("yaml", "json")
+SpecFormat = Literal["yaml", "json"]
+
+# The protocol has one version (docs/protocol.md "v1"), independent of the package's.
+PROTOCOL_VERSION = "1"
+ASYNCAPI_VERSION = "3.0.0"
+# Documented, never dialled: a fixed URL keeps the document independent of CAIO_NATS_URL.
+DOCUMENTED_SERVER = "nats://127.0.0.1:4222"
+ROUTER_QUEUE = "caio-router"
+
+Token = Annotated[str, Field(pattern=SAFE_TOKEN.pattern)]
+Availability = Literal["available", "unavailable"]
+
+
+# -- handler stubs: the signatures are the spec ------------------------------
+
+
+async def registry_register(body: RegisterRequest) -> RegisterReply | ErrorReply:
+    raise NotImplementedError  # documentation only; broker/registry.py serves this
+
+
+async def registry_deregister(body: ServiceIdRequest) -> DeregisterReply | ErrorReply:
+    raise NotImplementedError
+
+
+async def registry_get(body: ServiceIdRequest) -> GetReply | ErrorReply:
+    raise NotImplementedError
+
+
+async def registry_list(body: ListRequest) -> ListReply | ErrorReply:
+    raise NotImplementedError
+
+
+async def registry_discover(body: DiscoverRequest) -> DiscoverReply | ErrorReply:
+    raise NotImplementedError
+
+
+async def registry_validate(body: ValidateRequest) -> ValidateReply | ErrorReply:
+    raise NotImplementedError
+
+
+async def route(
+    body: RouteRequest, capability: Annotated[str, Path()]
+) -> RouteReply | DryRunReply | ErrorReply:
+    raise NotImplementedError  # broker/router.py serves this with raw nats-py
+
+
+async def service_request(
+    body: ServiceRequest,
+    service_id: Annotated[str, Path()],
+    capability: Annotated[str, Path()],
+) -> ServiceReply | ErrorReply:
+    raise NotImplementedError  # workers/base.py serves this
+
+
+@dataclass(frozen=True, slots=True)
+class _RequestReply:
+    name: str  # channel and operation key
+    subject: Callable[[Subjects], str]
+    handler: Callable[..., Awaitable[Any]]
+    summary: str
+    description: str
+    queue: str = ROUTER_QUEUE
+
+
+_REGISTRY_NOTE = (
+    " Served by the routers in the queue group `caio-router`. A request body may carry"
+    " `request_id` (extension); it goes into the audit record."
+)
+
+_REQUEST_REPLY: tuple[_RequestReply, ...] = (
+    _RequestReply(
+        "registry_register",
+        lambda s: s.registry("register"),
+        registry_register,
+        "Register a service contract.",
+        "Both contract dialects are accepted (nested and flat) and normalize to one model."
+        " Registering an id that exists with an identical contract is idempotent; with a"
+        " different contract it is `conflict` unless `replace` is true. A rejected"
+        " registration changes nothing." + _REGISTRY_NOTE,
+    ),
+    _RequestReply(
+        "registry_deregister",
+        lambda s: s.registry("deregister"),
+        registry_deregister,
+        "Remove a service from the registry.",
+        "An unknown id is `not_found`." + _REGISTRY_NOTE,
+    ),
+    _RequestReply(
+        "registry_get",
+        lambda s: s.registry("get"),
+        registry_get,
+        "Fetch one service's normalized contract.",
+        "`availability` is `available` while at least one live worker instance serves"
+        " the service. An unknown id is `not_found`." + _REGISTRY_NOTE,
+    ),
+    _RequestReply(
+        "registry_list",
+        lambda s: s.registry("list"),
+        registry_list,
+        "List registered services.",
+        "Every service, or those offering `capability`." + _REGISTRY_NOTE,
+    ),
+    _RequestReply(
+        "registry_discover",
+        lambda s: s.registry("discover"),
+        registry_discover,
+        "Rank services against capabilities, guarantees and constraints.",
+        "The same matching and ranking as routing, without calling anything." + _REGISTRY_NOTE,
+    ),
+    _RequestReply(
+        "registry_validate",
+        lambda s: s.registry("validate"),
+        registry_validate,
+        "Validate a contract without registering it.",
+        "Both contract dialects are accepted." + _REGISTRY_NOTE,
+    ),
+    _RequestReply(
+        "route",
+        lambda s: s.route("{capability}"),
+        route,
+        "Route a request to the best service offering a capability.",
+        "The router picks the best available service whose contract satisfies every"
+        " capability, guarantee and constraint, forwards the request, and replies with the"
+        " service's result and the chosen contract's guarantees. With `dry_run: true` it"
+        " replies with the decision and calls nothing. The same inputs and the same registry"
+        " revision always give the same decision. Bodies over 256 KiB get `payload_too_large`."
+        " Served by the routers in the queue group `caio-router`.",
+    ),
+    _RequestReply(
+        "service_request",
+        lambda s: s.service("{service_id}", "{capability}"),
+        service_request,
+        "The router forwards a routed request to one service.",
+        "Bridge workers of one service subscribe in a queue group named after the service"
+        " id. A worker that receives a request past `deadline_ms` answers `timeout` without"
+        " doing the work; an error reply may carry `retryable: true`.",
+        queue="",  # per service, so not one fixed name: the description says it
+    ),
+)
+
+_PARAMETERS: dict[str, dict[str, Any]] = {
+    "capability": {
+        "description": f"A capability name: a subject token matching `{SAFE_TOKEN.pattern}`.",
+        "examples": ["code_generation", "code_review"],
+    },
+    "service_id": {
+        "description": f"A service id: a subject token matching `{SAFE_TOKEN.pattern}`.",
+        "examples": ["local-review"],
+    },
+    "kind": {
+        "description": "The audit record's `kind`.",
+        "enum": list(typing.get_args(AuditRecord.model_fields["kind"].annotation)),
+    },
+}
+
+_HEARTBEAT_DESCRIPTION = (
+    "Each bridge worker instance publishes `{service_id, instance_id, ts}` when it starts and"
+    " at least every 5 s. A service is `available` while a heartbeat arrived in the last 15 s"
+    " (configurable). A heartbeat is only accepted on its own service's subject; one with"
+    " `stopping: true` drops the instance at once."
+)
+_AUDIT_DESCRIPTION = (
+    "JetStream stream `{stream}` holds `{prefix}.audit.>`. Every routing outcome (success,"
+    " error, no match, denial, invalid input) and every registry change writes one record"
+    " before the caller gets its reply. The last token is the service id, `_` when there is"
+    " none, so `{prefix}.audit.route.>` or `{prefix}.audit.*.<service_id>` filter on the"
+    " server. Records add `attempts` for forwarded requests, `dry_run: true` for dry runs and"
+    " `operation` for rejected registry input; registry records carry"
+    " `decision: {{action, registry_revision}}`. If the stream does not acknowledge a record"
+    " the caller gets a retryable `internal` error instead of an unrecorded answer."
+)
+_APP_DESCRIPTION = (
+    "CAIO's public interface: what a client in any language can rely on with nothing but a"
+    " NATS client (docs/protocol.md). All bodies are UTF-8 JSON objects. Field names shown"
+    " required are required; implementations may add fields, never rename or drop these."
+    " Fields described as *Extension* are this implementation's additions.\n\n"
+    "Service ids and capability names are subject tokens matching"
+    f" `{SAFE_TOKEN.pattern}`; anything else is rejected with `invalid_contract` /"
+    " `invalid_request` and never reaches a subscribe or publish.\n\n"
+    "Every request-reply subject answers, never stays silent: on failure with"
+    ' `{"status": "error", "request_id", "error": {"code", "message", "details",'
+    ' "retryable"?}}` (`ErrorReply`). Replies go to the requester\'s NATS reply subject.\n\n'
+    "Operations are described from the side of CAIO's components: routers receive registry"
+    " and route requests and send audit records; bridge workers receive service requests"
+    " and send heartbeats.\n\n"
+    "Generated by `caio asyncapi`; do not edit by hand."
+)
+
+
+def build_spec_app(prefix: str = DEFAULT_PREFIX) -> AsyncAPI:
+    """A FastStream AsyncAPI factory over a never-connected ``NatsBroker`` describing CAIO."""
+    subjects = Subjects(prefix)  # validates the prefix
+    broker = NatsBroker(
+        DOCUMENTED_SERVER,
+        description="The NATS server CAIO runs on (CAIO_NATS_URL).",
+    )
+    for endpoint in _REQUEST_REPLY:
+        broker.subscriber(
+            endpoint.subject(subjects),
+            queue=endpoint.queue,
+            title=endpoint.name,
+            description=endpoint.description,
+        )(endpoint.handler)
+    broker.publisher(
+        subjects.heartbeat("{service_id}"),
+        title="heartbeat",
+        description=_HEARTBEAT_DESCRIPTION,
+        schema=HeartbeatMessage,
+    )
+    broker.publisher(
+        subjects.audit("{kind}", "{service_id}"),
+        title="audit",
+        description=_AUDIT_DESCRIPTION.format(stream=subjects.audit_stream, prefix=prefix),
+        schema=AuditRecord,
+    )
+    return AsyncAPI(
+        broker,
+        title="CAIO wire protocol",
+        version=PROTOCOL_VERSION,
+        description=_APP_DESCRIPTION,
+        schema_version=ASYNCAPI_VERSION,
+    )
+
+
+_SUMMARIES: dict[str, str] = {
+    **{endpoint.name: endpoint.summary for endpoint in _REQUEST_REPLY},
+    "heartbeat": "A bridge worker instance announces it is alive.",
+    "audit": "The router records one decision in the audit stream.",
+}
+
+
+def asyncapi_document(prefix: str = DEFAULT_PREFIX, fmt: SpecFormat = "yaml") -> str:
+    """The AsyncAPI document of the CAIO protocol; the same inputs give the same bytes."""
+    if fmt not in SPEC_FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(SPEC_FORMATS)}")
+    doc = build_spec_app(prefix).to_specification().to_jsonable()
+    _complete(doc)
+    if fmt == "json":
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    # Insertion order kept (protocol order, imposed in _complete), so it reads as the doc does.
+    return str(yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, width=100))
+
+
+class _Dumper(yaml.SafeDumper):
+    """Safe YAML without ``&id001`` anchors: a spec reader should not need to follow them."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+# -- what FastStream 0.7 leaves out -------------------------------------------
+
+
+def _complete(doc: dict[str, Any]) -> None:
+    _rename_message_keys(doc)
+    components = doc["components"]
+    messages: dict[str, Any] = components["messages"]
+    schemas: dict[str, Any] = components["schemas"]
+    for message in messages.values():
+        message.pop("correlationId", None)
+
+    for name, channel in doc["channels"].items():
+        params = _path_params(channel.get("address") or "")
+        if params:
+            channel["parameters"] = {param: copy.deepcopy(_PARAMETERS[param]) for param in params}
+        doc["operations"][name]["summary"] = _SUMMARIES[name]
+
+    for endpoint in _REQUEST_REPLY:
+        _add_reply(doc, endpoint, messages, schemas)
+
+    # FastStream keeps subscribers in a WeakSet, so its order follows object
+    # addresses and changes from run to run: impose the protocol's order here.
+    operations = [endpoint.name for endpoint in _REQUEST_REPLY] + ["heartbeat", "audit"]
+    channels = [n for name in operations for n in (name, f"{name}_reply") if n in doc["channels"]]
+    doc["channels"] = _reorder(doc["channels"], channels)
+    doc["operations"] = _reorder(doc["operations"], operations)
+    components["messages"] = dict(sorted(messages.items()))
+    components["schemas"] = dict(sorted(schemas.items()))
+
+
+def _reorder(mapping: dict[str, Any], order: list[str]) -> dict[str, Any]:
+    if set(mapping) != set(order):  # FastStream named something differently than expected
+        raise RuntimeError(f"unexpected AsyncAPI keys: {sorted(set(mapping) ^ set(order))}")
+    return {key: mapping[key] for key in order}
+
+
+def _path_params(address: str) -> list[str]:
+    """``a.{b}.{c}`` -> ``[b, c]``."""
+    return [part[1:-1] for part in address.split(".") if part.startswith("{")]
+
+
+def _rename_message_keys(doc: dict[str, Any]) -> None:
+    """``route:SubscribeMessage`` -> ``route.SubscribeMessage``: 3.0 keys allow no ``:``."""
+    messages = doc["components"]["messages"]
+    renamed = {key.replace(":", "."): value for key, value in messages.items()}
+    doc["components"]["messages"] = renamed
+    prefix = "#/components/messages/"
+    for channel in doc["channels"].values():
+        for ref in channel["messages"].values():
+            if ref.get("$ref", "").startswith(prefix):
+                ref["$ref"] = prefix + ref["$ref"][len(prefix) :].replace(":", ".")
+
+
+def _add_reply(
+    doc: dict[str, Any],
+    endpoint: _RequestReply,
+    messages: dict[str, Any],
+    schemas: dict[str, Any],
+) -> None:
+    """A reply channel without an address (the requester's inbox) and the reply messages."""
+    reply_type = typing.get_type_hints(endpoint.handler)["return"]
+    models: tuple[type[BaseModel], ...] = typing.get_args(reply_type)
+    channel_name = f"{endpoint.name}_reply"
+    channel_messages: dict[str, Any] = {}
+    for model in models:
+        _add_schema(model, schemas)
+        messages.setdefault(
+            model.__name__,
+            {
+                "name": model.__name__,
+                "title": model.__name__,
+                "payload": {"$ref": f"#/components/schemas/{model.__name__}"},
+            },
+        )
+        channel_messages[model.__name__] = {"$ref": f"#/components/messages/{model.__name__}"}
+    doc["channels"][channel_name] = {
+        "address": None,
+        "description": f"The reply to `{endpoint.name}`: the requester's NATS reply subject.",
+        "messages": channel_messages,
+    }
+    doc["operations"][endpoint.name]["reply"] = {
+        "channel": {"$ref": f"#/channels/{channel_name}"},
+        "messages": [
+            {"$ref": f"#/channels/{channel_name}/messages/{name}"} for name in channel_messages
+        ],
+    }
+
+
+def _add_schema(model: type[BaseModel], schemas: dict[str, Any]) -> None:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    found = {**schema.pop("$defs", {}), model.__name__: schema}
+    for name, value in found.items():
+        # One name, one schema: a clash would silently document the wrong body.
+        if schemas.setdefault(name, value) != value:
+            raise RuntimeError(f"two different schemas are named {name!r}")
