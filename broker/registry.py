@@ -152,14 +152,7 @@ class Registry:
             message = f"service {service_id} registered"
 
         self._catalog.put(contract, revision, canonical)
-        await self._audit.record(
-            kind="registry",
-            outcome="ok",
-            request_id=context.request_id,
-            caller=context.caller,
-            service_id=service_id,
-            decision={"action": action, "registry_revision": revision},
-        )
+        await self._audit_change(context, service_id, action, revision)
         return {
             "status": "registered",
             "service_id": service_id,
@@ -173,14 +166,7 @@ class Registry:
         stored = await self._require(service_id)
         revision = await self._store.delete(service_id, stored.revision)
         self._catalog.delete(service_id, revision)
-        await self._audit.record(
-            kind="registry",
-            outcome="ok",
-            request_id=context.request_id,
-            caller=context.caller,
-            service_id=service_id,
-            decision={"action": "deregistered", "registry_revision": revision},
-        )
+        await self._audit_change(context, service_id, "deregistered", revision)
         return {"status": "deregistered", "service_id": service_id, "revision": revision}
 
     # -- reads -----------------------------------------------------------
@@ -259,6 +245,18 @@ class Registry:
         else:
             errors = contract_errors(source)
         return {"status": "ok", "is_valid": not errors, "errors": errors}
+
+    async def _audit_change(
+        self, context: RegistryContext, service_id: str, action: str, revision: int
+    ) -> None:
+        await self._audit.record(
+            kind="registry",
+            outcome="ok",
+            request_id=context.request_id,
+            caller=context.caller,
+            service_id=service_id,
+            decision={"action": action, "registry_revision": revision},
+        )
 
     async def _require(self, service_id: str) -> StoredContract:
         stored = await self._store.get(service_id)
