@@ -14,11 +14,11 @@ the registry.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from broker.contracts import ServiceContract
+from broker.revisions import RevisionClock
 from broker.scoring import contract_score
 
 __all__ = ["Catalog", "CatalogEntry", "Ranked"]
@@ -28,7 +28,6 @@ __all__ = ["Catalog", "CatalogEntry", "Ranked"]
 class CatalogEntry:
     contract: ServiceContract
     revision: int
-    canonical: bytes
     capabilities: frozenset[str]
 
 
@@ -47,15 +46,14 @@ def _rank_key(item: Ranked) -> tuple[float, str]:
 
 
 class Catalog:
-    __slots__ = ("_by_capability", "_deleted_at", "_entries", "_ranked", "_waiters", "revision")
+    __slots__ = ("_by_capability", "_clock", "_deleted_at", "_entries", "_ranked")
 
     def __init__(self) -> None:
         self._entries: dict[str, CatalogEntry] = {}
         self._by_capability: dict[str, set[str]] = {}
         self._ranked: dict[str, list[Ranked]] = {}
         self._deleted_at: dict[str, int] = {}
-        self.revision = 0  # highest KV revision applied: the decision's registry_revision
-        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        self._clock = RevisionClock()
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -69,7 +67,7 @@ class Catalog:
     def ids_for(self, capability: str) -> set[str]:
         return self._by_capability.get(capability, set())
 
-    def put(self, contract: ServiceContract, revision: int, canonical: bytes) -> bool:
+    def put(self, contract: ServiceContract, revision: int) -> bool:
         """Apply a stored contract; False if a newer change was already applied."""
         service_id = contract.id
         if not self._is_newer(service_id, revision):
@@ -77,13 +75,13 @@ class Catalog:
         old = self._entries.get(service_id)
         if old is not None:
             self._unindex(old)
-        entry = CatalogEntry(contract, revision, canonical, frozenset(contract.capability_names))
+        entry = CatalogEntry(contract, revision, frozenset(contract.capability_names))
         self._entries[service_id] = entry
         self._deleted_at.pop(service_id, None)
         for capability in entry.capabilities:
             self._by_capability.setdefault(capability, set()).add(service_id)
             self._ranked.pop(capability, None)
-        self._advance(revision)
+        self._clock.advance(revision)
         return True
 
     def delete(self, service_id: str, revision: int) -> bool:
@@ -93,32 +91,17 @@ class Catalog:
         if old is not None:
             self._unindex(old)
         self._deleted_at[service_id] = revision
-        self._advance(revision)
+        self._clock.advance(revision)
         return True
+
+    @property
+    def revision(self) -> int:
+        """Highest KV revision applied: the decision's ``registry_revision``."""
+        return self._clock.revision
 
     async def wait_for_revision(self, revision: int, timeout_s: float) -> bool:
         """Wait until changes up to ``revision`` are applied; False on timeout."""
-        if self.revision >= revision:
-            return True
-        waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append((revision, waiter))
-        try:
-            await asyncio.wait_for(waiter, timeout_s)
-        except TimeoutError:
-            return False
-        return True
-
-    def _advance(self, revision: int) -> None:
-        self.revision = max(self.revision, revision)
-        if self._waiters:
-            still = []
-            for wanted, waiter in self._waiters:
-                if wanted <= self.revision:
-                    if not waiter.done():
-                        waiter.set_result(None)
-                else:
-                    still.append((wanted, waiter))
-            self._waiters = still
+        return await self._clock.wait_for(revision, timeout_s)
 
     def ranked(self, capability: str) -> Sequence[Ranked]:
         """Services offering ``capability``, best contract score first (cached)."""

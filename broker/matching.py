@@ -6,7 +6,8 @@ capability (from the catalog's index, already ranked by contract score);
 each is checked against the request in a fixed order, and the first failed
 check is its ``excluded`` reason:
 
-    1. excluded by the request (``exclude_service_ids``), or not among its ``service_ids``
+    1. excluded by the request (``exclude_service_ids``), not among its ``service_ids``,
+       or outside the caller key's services
     2. lacks a required extra capability (``requirements``)
     3. p95 latency bound missing or above ``max_p95_latency_ms``
     4. accuracy missing or below ``min_accuracy`` (for every required capability)
@@ -41,6 +42,7 @@ class MatchQuery:
     requirements: tuple[str, ...] = ()
     guarantees: RouteGuarantees = field(default_factory=RouteGuarantees)
     constraints: RouteConstraints = field(default_factory=RouteConstraints)
+    permitted: Callable[[str], bool] | None = None  # the caller's key: which service ids
 
     @property
     def capabilities(self) -> tuple[str, ...]:
@@ -96,6 +98,8 @@ def _exclusion(entry: CatalogEntry, query: MatchQuery) -> str | None:
         return "excluded by the request's exclude_service_ids"
     if constraints.service_ids is not None and contract.id not in constraints.service_ids:
         return "not among the request's service_ids"
+    if query.permitted is not None and not query.permitted(contract.id):
+        return "not permitted for this caller's key"
     missing = [cap for cap in query.capabilities if cap not in entry.capabilities]
     if missing:
         return f"lacks required capability {missing[0]}"

@@ -16,19 +16,18 @@ from typing import Any
 from pydantic import Field
 
 from broker.audit import AuditLog
+from broker.auth.guard import ANONYMOUS, Caller
 from broker.catalog import Catalog
 from broker.contracts import (
     ServiceContract,
-    canonical_json,
     contract_errors,
     parse_contract,
     parse_contract_yaml,
 )
 from broker.liveness import Liveness
 from broker.matching import MatchQuery, match
-from broker.store import ContractStore, StoredContract
-from caio.errors import Conflict, InvalidContract, InvalidRequest, NotFound
-from caio.jsonwire import loads
+from broker.store import ContractStore, StoredContract, encode_entry
+from caio.errors import Conflict, Forbidden, InvalidContract, InvalidRequest, NotFound
 from caio.protocol import RouteConstraints, RouteGuarantees, Token, WireBody, parse
 
 __all__ = ["Registry", "RegistryContext"]
@@ -36,10 +35,36 @@ __all__ = ["Registry", "RegistryContext"]
 
 @dataclass(frozen=True, slots=True)
 class RegistryContext:
-    """Who asked, for the audit record."""
+    """Who asked: for the role and ownership checks and the audit record."""
 
     request_id: str | None = None
-    caller: str | None = None
+    caller: Caller = ANONYMOUS
+
+
+def _may_change(caller: Caller, service_id: str, stored: StoredContract | None) -> None:
+    """Publishers change only their own ids (globs on the key) and services they own."""
+    key = caller.key
+    if key is None or key.role == "admin":
+        return
+    if not key.at_least("publisher"):
+        raise Forbidden(f"key {key.name} may not change the registry (role {key.role})")
+    if not key.allows_service(service_id):
+        raise Forbidden(
+            f"key {key.name} may not register service {service_id}",
+            details={"service_id": service_id},
+        )
+    if stored is None:
+        return
+    if stored.owner is not None and stored.owner != key.name:
+        raise Forbidden(
+            f"service {service_id} belongs to another key",
+            details={"service_id": service_id},
+        )
+    if stored.owner is None:
+        raise Forbidden(
+            f"service {service_id} was registered without an owner; only an admin may change it",
+            details={"service_id": service_id},
+        )
 
 
 class _ServiceIdBody(WireBody):
@@ -124,16 +149,19 @@ class Registry:
                 kind="invalid",
                 outcome="invalid",
                 request_id=context.request_id,
-                caller=context.caller,
+                caller=context.caller.name,
                 error=exc.to_error(),
                 extra={"operation": "register"},
             )
             raise
-        canonical = canonical_json(contract)
+        document = contract.to_document()
         service_id = contract.id
         stored = await self._store.get(service_id)
+        _may_change(context.caller, service_id, stored)
+        owner = stored.owner if stored is not None else context.caller.name
+        value = encode_entry(document, owner)
 
-        if stored is not None and stored.value == canonical:
+        if stored is not None and stored.document == document:
             action, revision = "unchanged", stored.revision
             message = f"service {service_id} is already registered with this contract"
         elif stored is not None and not replace:
@@ -144,14 +172,14 @@ class Registry:
             )
         elif stored is not None:
             action = "replaced"
-            revision = await self._store.replace(service_id, canonical, stored.revision)
+            revision = await self._store.replace(service_id, value, stored.revision)
             message = f"service {service_id} replaced"
         else:
             action = "registered"
-            revision = await self._store.create(service_id, canonical)
+            revision = await self._store.create(service_id, value)
             message = f"service {service_id} registered"
 
-        self._catalog.put(contract, revision, canonical)
+        self._catalog.put(contract, revision)
         await self._audit_change(context, service_id, action, revision)
         return {
             "status": "registered",
@@ -164,6 +192,7 @@ class Registry:
     async def deregister(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
         service_id = parse(_ServiceIdBody, body).service_id
         stored = await self._require(service_id)
+        _may_change(context.caller, service_id, stored)
         revision = await self._store.delete(service_id, stored.revision)
         self._catalog.delete(service_id, revision)
         await self._audit_change(context, service_id, "deregistered", revision)
@@ -177,8 +206,9 @@ class Registry:
         return {
             "status": "ok",
             "service_id": service_id,
-            "contract": loads(stored.value),
+            "contract": stored.document,
             "revision": stored.revision,
+            "owner": stored.owner,
             "availability": self._liveness.availability(service_id),
             "instances": self._liveness.live_instances(service_id),
         }
@@ -253,7 +283,7 @@ class Registry:
             kind="registry",
             outcome="ok",
             request_id=context.request_id,
-            caller=context.caller,
+            caller=context.caller.name,
             service_id=service_id,
             decision={"action": action, "registry_revision": revision},
         )

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,17 +24,34 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.js import JetStreamContext
 
 from broker.audit import AuditLog, AuditSettings
+from broker.auth.admin import KeyAdmin
+from broker.auth.guard import (
+    ANONYMOUS,
+    Authenticator,
+    Caller,
+    CapabilityAllowed,
+    Check,
+    PolicyHookCheck,
+    PrivacyEnforced,
+    RateLimit,
+    RouteGuard,
+    ServicesAllowed,
+)
+from broker.auth.hook import entry_point_hook, subject_hook
+from broker.auth.keys import KeyStore
 from broker.catalog import Catalog
 from broker.contracts import ServiceContract
 from broker.forwarding import Forwarder, ForwardSettings
 from broker.liveness import Liveness
+from broker.ratelimit import SlidingWindowLimiter
 from broker.registry import Registry, RegistryContext
 from broker.routing import RouteHandler, RouteSettings
 from broker.store import ContractStore, StoredContract
-from caio.errors import CAIOError
-from caio.jsonwire import decode_object, dumps, error_reply, loads
+from caio.errors import CAIOError, Forbidden, Unauthenticated
+from caio.jsonwire import decode_object, dumps, error_reply
 from caio.natsconn import server_list, subscriptions_settled
 from caio.protocol import Heartbeat, new_request_id, parse
 from caio.subjects import Subjects
@@ -41,6 +59,16 @@ from caio.subjects import Subjects
 __all__ = ["Router", "RouterConfig"]
 
 log = structlog.get_logger("caio.router")
+
+
+@dataclass(slots=True)
+class AuthSettings:
+    """Caller authentication (on unless explicitly switched off) and the governance hook."""
+
+    required: bool = True  # `caio router --insecure-no-auth` turns it off, loudly
+    policy_hook: str | None = None  # "module:function", called before matching
+    policy_subject: str | None = None  # or a policy service asked over NATS
+    hook_timeout_s: float = 0.5
 
 
 @dataclass(slots=True)
@@ -57,7 +85,11 @@ class RouterConfig:
     route: RouteSettings = field(default_factory=RouteSettings)
     forward: ForwardSettings = field(default_factory=ForwardSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     connect_options: dict[str, Any] = field(default_factory=dict)
+    # Reply subjects the router answers: client inboxes (nats-py's inbox_prefix
+    # must start with one of these). Anything else is refused: see _respond.
+    reply_prefixes: tuple[str, ...] = ("_INBOX.", "_INBOX_")
 
 
 class Router:
@@ -69,6 +101,10 @@ class Router:
         self._nc: NATS | None = None
         self._store: ContractStore | None = None
         self._registry: Registry | None = None
+        self._audit: AuditLog | None = None
+        self._guard: RouteGuard | None = None
+        self._key_admin: KeyAdmin | None = None
+        self.keys: KeyStore | None = None
         self._routes: RouteHandler | None = None
         self._subscriptions: list[Subscription] = []
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -94,12 +130,18 @@ class Router:
         self._nc = nc = await nats.connect(server_list(cfg.nats_url), **options)
         js = nc.jetstream()
 
-        audit = AuditLog(js, self.subjects, cfg.audit)
+        self._audit = audit = AuditLog(js, self.subjects, cfg.audit)
         await audit.ensure_stream()
+        self.keys = await KeyStore.open(js, self.subjects, cfg.replicas)
+        await self.keys.follow()
+        self._guard = self._build_guard(nc, js, self.keys)
+        self._key_admin = KeyAdmin(self.keys, audit)
         self._store = await ContractStore.open(js, self.subjects.registry_bucket, cfg.replicas)
         self._registry = Registry(self._store, self.catalog, self.liveness, audit)
         forwarder = Forwarder(nc, self.subjects, self.liveness, cfg.forward)
-        self._routes = RouteHandler(self.catalog, self.liveness, forwarder, audit, cfg.route)
+        self._routes = RouteHandler(
+            self.catalog, self.liveness, forwarder, audit, self._guard, cfg.route
+        )
 
         # Heartbeats first, then the registry replay: by the time requests are
         # taken, the catalog holds every stored contract.
@@ -111,6 +153,9 @@ class Router:
             await nc.subscribe(
                 self.subjects.registry_all, queue=cfg.queue_group, cb=self._on_registry
             )
+        )
+        self._subscriptions.append(
+            await nc.subscribe(self.subjects.keys_all, queue=cfg.queue_group, cb=self._on_keys)
         )
         self._subscriptions.append(
             await nc.subscribe(self.subjects.route_all, queue=cfg.queue_group, cb=self._on_route)
@@ -136,6 +181,8 @@ class Router:
                 task.cancel()
         if self._store is not None:
             await self._store.close()
+        if self.keys is not None:
+            await self.keys.close()
         with contextlib.suppress(Exception):
             await self._nc.drain()
         self._nc = None
@@ -177,31 +224,102 @@ class Router:
     async def _on_registry(self, msg: Msg) -> None:
         await self._spawn(msg, self._registry_op)
 
+    async def _on_keys(self, msg: Msg) -> None:
+        await self._spawn(msg, self._keys_op)
+
     async def _route(self, msg: Msg) -> None:
         assert self._routes is not None
         capability = msg.subject[len(self.subjects.prefix) + len(".route.") :]
-        reply = await self._routes.handle(capability, msg.data)
+        reply = await self._routes.handle(capability, msg.data, msg.headers)
         await self._respond(msg, reply)
 
     async def _registry_op(self, msg: Msg) -> None:
         assert self._registry is not None
         operation = msg.subject[len(self.subjects.prefix) + len(".registry.") :]
+        registry = self._registry
+
+        async def run(body: dict[str, Any], caller: Caller, request_id: str) -> dict[str, Any]:
+            return await registry.handle(operation, body, RegistryContext(request_id, caller))
+
+        await self._respond(msg, await self._admin_op(msg, "registry", operation, run))
+
+    async def _keys_op(self, msg: Msg) -> None:
+        assert self._key_admin is not None
+        operation = msg.subject[len(self.subjects.prefix) + len(".keys.") :]
+        admin = self._key_admin
+
+        async def run(body: dict[str, Any], caller: Caller, request_id: str) -> dict[str, Any]:
+            return await admin.handle(operation, body, caller, request_id)
+
+        await self._respond(msg, await self._admin_op(msg, "keys", operation, run))
+
+    async def _admin_op(
+        self,
+        msg: Msg,
+        area: str,
+        operation: str,
+        run: Callable[[dict[str, Any], Caller, str], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """Authenticate, decode, run; denials are audited, every failure answered."""
+        assert self._guard is not None
+        assert self._audit is not None
         request_id: str | None = None
+        caller = ANONYMOUS
         try:
+            caller = self._guard.authenticator.authenticate(msg.headers)
             body = decode_object(msg.data or b"{}", max_bytes=self.config.route.max_payload_bytes)
             raw_id = body.get("request_id")
             request_id = raw_id if isinstance(raw_id, str) else new_request_id()
-            reply = await self._registry.handle(operation, body, RegistryContext(request_id))
+            return await run(body, caller, request_id)
+        except (Unauthenticated, Forbidden) as exc:
+            try:
+                await self._audit.record(
+                    kind="denied",
+                    outcome="denied",
+                    request_id=request_id,
+                    caller=caller.name,
+                    error=exc.to_error(),
+                    extra={"operation": f"{area}.{operation}"},
+                )
+            except CAIOError as audit_error:
+                return error_reply(audit_error, request_id)
+            return error_reply(exc, request_id)
         except CAIOError as exc:
-            reply = error_reply(exc, request_id)
+            return error_reply(exc, request_id)
         except Exception as exc:  # a bug must answer `internal`, not go silent
-            log.exception("registry_operation_failed", operation=operation)
-            reply = error_reply(CAIOError(f"internal error: {type(exc).__name__}"), request_id)
-        await self._respond(msg, reply)
+            log.exception("operation_failed", area=area, operation=operation)
+            return error_reply(CAIOError(f"internal error: {type(exc).__name__}"), request_id)
+
+    def _build_guard(self, nc: NATS, js: JetStreamContext, keys: KeyStore) -> RouteGuard:
+        auth = self.config.auth
+        if not auth.required:
+            log.warning(
+                "AUTHENTICATION IS OFF",
+                detail="--insecure-no-auth: any client that reaches NATS may route and register",
+            )
+        checks: list[Check] = [
+            CapabilityAllowed(),
+            ServicesAllowed(),
+            PrivacyEnforced(),
+            RateLimit(SlidingWindowLimiter(js, self.subjects, replicas=self.config.replicas)),
+        ]
+        if auth.policy_hook:
+            checks.append(PolicyHookCheck(entry_point_hook(auth.policy_hook, auth.hook_timeout_s)))
+        if auth.policy_subject:
+            checks.append(
+                PolicyHookCheck(subject_hook(nc, auth.policy_subject, auth.hook_timeout_s))
+            )
+        return RouteGuard(Authenticator(keys, required=auth.required), checks)
 
     async def _respond(self, msg: Msg, reply: dict[str, Any]) -> None:
         if not msg.reply:
             return  # published without a reply subject: nobody to answer
+        if not msg.reply.startswith(self.config.reply_prefixes):
+            # A reply subject is the caller's choice and the router publishes to it with
+            # its own rights: answering "$KV.CAIO_REGISTRY.x" or "caio.audit.y" would let
+            # a caller write where only the router may. Inboxes only.
+            log.warning("reply_subject_refused", subject=msg.subject, reply=msg.reply[:80])
+            return
         try:
             await msg.respond(dumps(reply))
         except Exception as exc:  # noqa: BLE001 - the caller went away; nothing else to do
@@ -220,8 +338,8 @@ class Router:
     async def _on_stored(self, stored: StoredContract) -> None:
         # Stored contracts were validated on the way in; skip the JSON Schema pass
         # (it dominates start-up with many contracts) and only rebuild the model.
-        contract = ServiceContract.model_validate(loads(stored.value)["service"])
-        self.catalog.put(contract, stored.revision, stored.value)
+        contract = ServiceContract.model_validate(stored.document["service"])
+        self.catalog.put(contract, stored.revision)
 
     async def _on_deleted(self, service_id: str, revision: int) -> None:
         self.catalog.delete(service_id, revision)

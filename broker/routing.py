@@ -9,10 +9,12 @@ on a dry run.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from broker.audit import AuditLog
+from broker.auth.guard import RouteCheck, RouteGuard
 from broker.catalog import Catalog
 from broker.forwarding import Forwarder, ForwardResult
 from broker.liveness import Liveness
@@ -35,7 +37,7 @@ def _elapsed_ms(started: float) -> float:
 
 
 class RouteHandler:
-    __slots__ = ("_audit", "_catalog", "_forwarder", "_liveness", "_settings")
+    __slots__ = ("_audit", "_catalog", "_forwarder", "_guard", "_liveness", "_settings")
 
     def __init__(
         self,
@@ -43,22 +45,29 @@ class RouteHandler:
         liveness: Liveness,
         forwarder: Forwarder,
         audit: AuditLog,
+        guard: RouteGuard,
         settings: RouteSettings,
     ) -> None:
         self._catalog = catalog
         self._liveness = liveness
         self._forwarder = forwarder
         self._audit = audit
+        self._guard = guard
         self._settings = settings
 
     async def handle(
-        self, capability: str, payload: bytes, caller: str | None = None
+        self, capability: str, payload: bytes, headers: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         """The reply body for one route request; never raises."""
         started = time.perf_counter()
         request_id: str | None = None
+        safe_capability = capability if is_safe_token(capability) else None
         try:
-            if not is_safe_token(capability):
+            caller = self._guard.authenticator.authenticate(headers)
+        except CAIOError as exc:  # who is asking comes first: nothing else is read
+            return await self._denied(exc, None, None, safe_capability, started)
+        try:
+            if safe_capability is None:
                 raise InvalidRequest(
                     f"capability {capability!r} is not a safe name "
                     "(1-64 of a-z, 0-9, '_', '-', starting with a letter or digit)"
@@ -72,18 +81,48 @@ class RouteHandler:
                 kind="invalid",
                 outcome="invalid",
                 request_id=request_id,
-                caller=caller,
-                capability=capability if is_safe_token(capability) else None,
+                caller=caller.name,
+                capability=safe_capability,
                 latency_ms=_elapsed_ms(started),
                 error=exc.to_error(),
             )
             return error_reply(exc, request_id)
 
         request_id = request.request_id or new_request_id()
+        check = RouteCheck(caller, capability, request, request_id)
         try:
-            return await self._route(capability, request, request_id, caller, started)
+            await self._guard.admit(check)
+        except CAIOError as exc:
+            return await self._denied(exc, request_id, caller.name, capability, started)
+        try:
+            return await self._route(
+                capability, check.request, request_id, caller.name, started, check.service_filter
+            )
         except CAIOError as exc:  # the audit write failed: no unrecorded answer
             return error_reply(exc, request_id)
+
+    async def _denied(
+        self,
+        error: CAIOError,
+        request_id: str | None,
+        caller: str | None,
+        capability: str | None,
+        started: float,
+    ) -> dict[str, Any]:
+        """Unauthenticated, forbidden or over a limit: audited, and no service is called."""
+        try:
+            await self._audit.record(
+                kind="denied",
+                outcome="denied",
+                request_id=request_id,
+                caller=caller,
+                capability=capability,
+                latency_ms=_elapsed_ms(started),
+                error=error.to_error(),
+            )
+        except CAIOError as audit_error:
+            return error_reply(audit_error, request_id)
+        return error_reply(error, request_id)
 
     async def _route(
         self,
@@ -92,6 +131,7 @@ class RouteHandler:
         request_id: str,
         caller: str | None,
         started: float,
+        permitted: Callable[[str], bool] | None,
     ) -> dict[str, Any]:
         deadline = time.monotonic() + request.timeout_ms / 1000
         query = MatchQuery(
@@ -99,6 +139,7 @@ class RouteHandler:
             requirements=tuple(request.requirements),
             guarantees=request.guarantees,
             constraints=request.constraints,
+            permitted=permitted,
         )
         decision = match(self._catalog, query, self._liveness.is_available)
 

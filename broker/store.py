@@ -1,7 +1,7 @@
 """Contracts in a JetStream KV bucket: durable, shared by every router.
 
-The key is the service id and the value the contract's canonical JSON, so
-"the same contract" is a byte comparison. Writes use the bucket's revisions
+The key is the service id; the value holds the normalized contract and its
+owner (the name of the API key that registered it). Writes use the bucket's revisions
 for optimistic concurrency: ``create`` fails if the id exists, ``replace``
 fails if someone changed it since we read it. Two routers racing to
 register one id cannot both win.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from nats.js import JetStreamContext
@@ -25,8 +26,9 @@ from nats.js.errors import (
 from nats.js.kv import KeyValue
 
 from caio.errors import Conflict
+from caio.jsonwire import dumps, loads
 
-__all__ = ["ContractStore", "StoredContract"]
+__all__ = ["ContractStore", "StoredContract", "encode_entry"]
 
 log = structlog.get_logger("caio.store")
 
@@ -37,9 +39,22 @@ WRONG_LAST_SEQUENCE = 10071  # JetStream err_code: expected last subject sequenc
 
 @dataclass(frozen=True, slots=True)
 class StoredContract:
+    """One registry entry: the normalized contract document and who owns it."""
+
     service_id: str
-    value: bytes
+    document: dict[str, Any]
+    owner: str | None
     revision: int
+
+
+def encode_entry(document: dict[str, Any], owner: str | None) -> bytes:
+    """The stored value: ``{"contract": <normalized document>, "owner": <key name>}``."""
+    return dumps({"contract": document, "owner": owner})
+
+
+def _decode_entry(service_id: str, value: bytes, revision: int) -> StoredContract:
+    envelope = loads(value)
+    return StoredContract(service_id, envelope["contract"], envelope.get("owner"), revision)
 
 
 class ContractStore:
@@ -74,7 +89,7 @@ class ContractStore:
             return None
         if entry.value is None or entry.revision is None:
             return None
-        return StoredContract(service_id, entry.value, entry.revision)
+        return _decode_entry(service_id, entry.value, entry.revision)
 
     async def create(self, service_id: str, value: bytes) -> int:
         try:
@@ -141,7 +156,7 @@ class ContractStore:
                     if entry.operation in (KV_DEL, KV_PURGE):
                         await on_delete(entry.key, entry.revision)
                     elif entry.value is not None:
-                        await on_put(StoredContract(entry.key, entry.value, entry.revision))
+                        await on_put(_decode_entry(entry.key, entry.value, entry.revision))
                 except Exception as exc:  # noqa: BLE001 - one bad entry must not stop the watch
                     log.error("registry_watch_entry_failed", key=entry.key, error=repr(exc))
 

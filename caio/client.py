@@ -4,7 +4,7 @@ Nothing here is more than a bare NATS client could do: each method sends
 one request to a protocol subject and turns the reply into a typed result,
 or an error reply into the ``CAIOError`` subclass for its code::
 
-    async with CAIOClient("nats://127.0.0.1:4222") as caio:
+    async with CAIOClient("nats://127.0.0.1:4222", api_key="caio_...") as caio:
         await caio.register_service(Path("contracts/local-review.yaml"))
         answer = await caio.route_request("code_review", {"code": "import os\\n"})
 
@@ -14,6 +14,7 @@ or an error reply into the ``CAIOError`` subclass for its code::
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
@@ -80,8 +81,12 @@ class CAIOClient:
         timeout_s: float = 10.0,
         connect_options: Mapping[str, Any] | None = None,
         nc: NATS | None = None,
+        api_key: str | None = None,
     ) -> None:
         self.nats_url = nats_url
+        key = api_key if api_key is not None else os.environ.get("CAIO_API_KEY")
+        # Sent as a NATS header on every request (PROTOCOL: caller identity).
+        self._headers = {"Authorization": f"Bearer {key}"} if key else None
         self.subjects = Subjects(prefix)
         self.timeout_s = timeout_s
         self._connect_options = dict(connect_options or {})
@@ -120,7 +125,9 @@ class CAIOClient:
         assert self._nc is not None
         timeout = timeout_s if timeout_s is not None else self.timeout_s
         try:
-            msg = await self._nc.request(subject, dumps(body), timeout=timeout)
+            msg = await self._nc.request(
+                subject, dumps(body), timeout=timeout, headers=self._headers
+            )
         except NoRespondersError:
             raise ServiceUnavailable(
                 f"no CAIO router answers on {subject}; is `caio up` or `caio router` running?"
@@ -173,6 +180,37 @@ class CAIOClient:
     async def validate_contract(self, contract: ContractSource) -> Validation:
         reply = await self.request(self.subjects.registry("validate"), _contract_body(contract))
         return Validation.model_validate(reply)
+
+    # -- API keys (admin keys only) ------------------------------------------
+
+    async def create_key(
+        self,
+        name: str,
+        role: str,
+        *,
+        capabilities: list[str] | None = None,
+        services: list[str] | None = None,
+        expires_in_s: float | None = None,
+        policy: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A new API key; the reply's ``secret`` is shown this once and stored nowhere."""
+        body: dict[str, Any] = {"name": name, "role": role}
+        if capabilities is not None:
+            body["capabilities"] = capabilities
+        if services is not None:
+            body["services"] = services
+        if expires_in_s is not None:
+            body["expires_in_s"] = expires_in_s
+        if policy:
+            body["policy"] = dict(policy)
+        return await self.request(self.subjects.keys("create"), body)
+
+    async def list_keys(self) -> list[dict[str, Any]]:
+        keys: list[dict[str, Any]] = (await self.request(self.subjects.keys("list"), {}))["keys"]
+        return keys
+
+    async def revoke_key(self, key: str) -> dict[str, Any]:
+        return await self.request(self.subjects.keys("revoke"), {"key": key})
 
     # -- routing -------------------------------------------------------------
 

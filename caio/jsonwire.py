@@ -18,8 +18,27 @@ def dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_SERIALIZE_NUMPY)
 
 
-def decode_object(payload: bytes, *, max_bytes: int) -> dict[str, Any]:
-    """Parse a request body that must be one JSON object of bounded size."""
+MAX_DEPTH = 32
+
+
+def _depth_exceeds(value: Any, limit: int) -> bool:
+    """True if objects/arrays nest deeper than ``limit`` (iterative: no recursion to exhaust)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend(
+                (child, depth + 1) for child in node.values() if isinstance(child, dict | list)
+            )
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node if isinstance(child, dict | list))
+    return False
+
+
+def decode_object(payload: bytes, *, max_bytes: int, max_depth: int = MAX_DEPTH) -> dict[str, Any]:
+    """Parse a request body that must be one JSON object of bounded size and nesting."""
     if len(payload) > max_bytes:
         raise PayloadTooLarge(
             f"request body is {len(payload)} bytes; the limit is {max_bytes}",
@@ -33,6 +52,9 @@ def decode_object(payload: bytes, *, max_bytes: int) -> dict[str, Any]:
         raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
     if not isinstance(value, dict):
         raise InvalidRequest(f"request body must be a JSON object, not {type(value).__name__}")
+    # Fewer brackets than the limit cannot nest past it: most bodies skip the walk.
+    if payload.count(b"{") + payload.count(b"[") > max_depth and _depth_exceeds(value, max_depth):
+        raise InvalidRequest(f"request body nests deeper than {max_depth} levels")
     return value
 
 

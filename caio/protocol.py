@@ -103,7 +103,7 @@ class Heartbeat(WireBody):
     )
 
 
-AuditKind = Literal["route", "registry", "denied", "invalid"]
+AuditKind = Literal["route", "registry", "denied", "invalid", "keys"]  # "keys": extension
 AuditOutcome = Literal["ok", "error", "no_match", "denied", "invalid", "timeout"]
 
 

@@ -69,18 +69,29 @@ class Subjects:
     # -- JetStream names: the protocol's names for the default prefix; other
     # prefixes (tests, several CAIOs on one server) get their own suffix.
 
-    def _jetstream_name(self, base: str) -> str:
+    def jetstream_name(self, base: str) -> str:
         if self.prefix == DEFAULT_PREFIX:
             return base
         return f"{base}_{self.prefix.replace('.', '_').replace('-', '_')}"
 
     @property
     def audit_stream(self) -> str:
-        return self._jetstream_name("CAIO_AUDIT")
+        return self.jetstream_name("CAIO_AUDIT")
 
     @property
     def registry_bucket(self) -> str:
-        return self._jetstream_name("CAIO_REGISTRY")
+        return self.jetstream_name("CAIO_REGISTRY")
+
+    @property
+    def keys_bucket(self) -> str:
+        return self.jetstream_name("CAIO_KEYS")
+
+    def keys(self, operation: str) -> str:
+        return f"{self.prefix}.keys.{operation}"
+
+    @property
+    def keys_all(self) -> str:
+        return f"{self.prefix}.keys.*"
 
     def token_position(self, subject: str, index: int) -> str | None:
         """The token at ``index`` after the prefix (``route.<cap>`` -> 1)."""

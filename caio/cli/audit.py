@@ -32,11 +32,18 @@ _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
+def duration_seconds(value: str) -> float:
+    """``90s``, ``10m``, ``2h``, ``30d`` in seconds."""
+    match = _DURATION.match(value)
+    if match is None:
+        fail(f"{value!r} is not a duration: use a number and s, m, h or d (10m, 30d)")
+    return dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))}).total_seconds()
+
+
 def parse_since(value: str) -> dt.datetime:
     """``10m``, ``2h``, ``7d`` ago, or an RFC 3339 time."""
-    if match := _DURATION.match(value):
-        delta = dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
-        return dt.datetime.now(dt.UTC) - delta
+    if _DURATION.match(value):
+        return dt.datetime.now(dt.UTC) - dt.timedelta(seconds=duration_seconds(value))
     try:
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:

@@ -10,15 +10,15 @@ from rich.table import Table
 
 from caio.cli._common import (
     DEFAULT_NATS_URL,
+    ApiKeyOption,
     JsonOption,
     NatsUrlOption,
     PrefixOption,
-    connect_options,
+    cli_client,
     console,
     print_json,
     run_async,
 )
-from caio.client import CAIOClient
 from caio.errors import CAIOError
 
 __all__ = ["register_commands"]
@@ -36,13 +36,14 @@ def register(
     ] = False,
     nats_url: NatsUrlOption = DEFAULT_NATS_URL,
     prefix: PrefixOption = "caio",
+    api_key: ApiKeyOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Register service contracts (YAML, either dialect) with the running CAIO."""
 
     async def go() -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
-        async with CAIOClient(nats_url, prefix=prefix, connect_options=connect_options()) as caio:
+        async with cli_client(nats_url, prefix, api_key) as caio:
             for path in files:
                 try:
                     reg = await caio.register_service(path, replace=replace)
@@ -80,11 +81,12 @@ def deregister(
     service_id: Annotated[str, typer.Argument(help="The service id to remove.")],
     nats_url: NatsUrlOption = DEFAULT_NATS_URL,
     prefix: PrefixOption = "caio",
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Remove a service from the registry."""
 
     async def go() -> None:
-        async with CAIOClient(nats_url, prefix=prefix, connect_options=connect_options()) as caio:
+        async with cli_client(nats_url, prefix, api_key) as caio:
             await caio.deregister_service(service_id)
 
     run_async(go())
@@ -97,12 +99,13 @@ def services(
     ] = None,
     nats_url: NatsUrlOption = DEFAULT_NATS_URL,
     prefix: PrefixOption = "caio",
+    api_key: ApiKeyOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """List registered services and whether a live worker serves them."""
 
     async def go() -> list[dict[str, Any]]:
-        async with CAIOClient(nats_url, prefix=prefix, connect_options=connect_options()) as caio:
+        async with cli_client(nats_url, prefix, api_key) as caio:
             return [s.model_dump() for s in await caio.list_services(capability)]
 
     found = run_async(go())

@@ -12,16 +12,16 @@ from rich.table import Table
 
 from caio.cli._common import (
     DEFAULT_NATS_URL,
+    ApiKeyOption,
     JsonOption,
     NatsUrlOption,
     PrefixOption,
-    connect_options,
+    cli_client,
     console,
     fail,
     print_json,
     run_async,
 )
-from caio.client import CAIOClient
 from caio.errors import CAIOError
 
 __all__ = ["register_commands"]
@@ -57,6 +57,7 @@ def route(
     ] = False,
     nats_url: NatsUrlOption = DEFAULT_NATS_URL,
     prefix: PrefixOption = "caio",
+    api_key: ApiKeyOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Route a request to the best service offering CAPABILITY and print its answer."""
@@ -65,7 +66,7 @@ def route(
     body_guarantees = _json_arg(guarantees, "guarantees")
 
     async def go() -> dict[str, Any]:
-        async with CAIOClient(nats_url, prefix=prefix, connect_options=connect_options()) as caio:
+        async with cli_client(nats_url, prefix, api_key) as caio:
             try:
                 result = await caio.route_request(
                     capability,

@@ -12,12 +12,16 @@ import typer
 
 from caio.cli._common import (
     DEFAULT_NATS_URL,
+    ApiKeyOption,
     NatsUrlOption,
     PrefixOption,
-    connect_options,
+    cli_client,
+    daemon_connect_options,
+    err_console,
     fail,
     run_async,
 )
+from caio.client import CAIOClient
 from caio.logs import configure_logging
 
 __all__ = ["ShutdownSignal", "register_commands"]
@@ -62,17 +66,41 @@ def router(
     liveness_window: Annotated[
         float, typer.Option(help="Seconds a heartbeat keeps a service available.")
     ] = 15.0,
+    insecure_no_auth: Annotated[
+        bool,
+        typer.Option(
+            "--insecure-no-auth",
+            help="Serve callers without API keys. Only for a trusted, closed network.",
+        ),
+    ] = False,
+    policy_hook: Annotated[
+        str | None, typer.Option(help="Governance check before routing: module:function.")
+    ] = None,
+    policy_subject: Annotated[
+        str | None, typer.Option(help="Governance check before routing: a policy service subject.")
+    ] = None,
 ) -> None:
     """Serve the registry and routing subjects (run several for more capacity)."""
-    from broker.router import Router, RouterConfig
+    from broker.router import AuthSettings, Router, RouterConfig
 
     configure_logging()
+    if insecure_no_auth:
+        err_console.print(
+            "[bold red]WARNING: --insecure-no-auth: this router routes and registers for ANY "
+            "client that reaches NATS. Never use it on a shared network.[/]"
+        )
     config = RouterConfig(
         nats_url=nats_url,
         prefix=prefix,
         replicas=replicas,
         max_in_flight=max_in_flight,
         liveness_window_s=liveness_window,
+        connect_options=daemon_connect_options(),
+        auth=AuthSettings(
+            required=not insecure_no_auth,
+            policy_hook=policy_hook,
+            policy_subject=policy_subject,
+        ),
     )
 
     async def go() -> None:
@@ -97,6 +125,7 @@ def worker(
     ] = True,
     nats_url: NatsUrlOption = DEFAULT_NATS_URL,
     prefix: PrefixOption = "caio",
+    api_key: ApiKeyOption = None,
 ) -> None:
     """Run a bridge worker: serve its contract's capabilities in a queue group."""
     from workers.base import WorkerConfig
@@ -108,9 +137,17 @@ def worker(
 
     async def go() -> None:
         async with ShutdownSignal() as shutdown:
-            bridge = create_worker(name, WorkerConfig(nats_url=nats_url, prefix=prefix), contract)
+            bridge = create_worker(
+                name,
+                WorkerConfig(
+                    nats_url=nats_url, prefix=prefix, connect_options=daemon_connect_options()
+                ),
+                contract,
+            )
             if register:
-                await register_contract(nats_url, prefix, bridge.contract.to_document())
+                await register_contract(
+                    cli_client(nats_url, prefix, api_key), bridge.contract.to_document()
+                )
             await bridge.start()
             try:
                 await shutdown.wait()
@@ -120,12 +157,11 @@ def worker(
     run_async(go())
 
 
-async def register_contract(nats_url: str, prefix: str, document: dict[str, object]) -> None:
+async def register_contract(client: CAIOClient, document: dict[str, object]) -> None:
     """Register a worker's contract; a different stored contract is a warning, not a stop."""
-    from caio.client import CAIOClient
     from caio.errors import Conflict
 
-    async with CAIOClient(nats_url, prefix=prefix, connect_options=connect_options()) as caio:
+    async with client as caio:
         try:
             reg = await caio.register_service(document)
             log.info("contract_registered", service_id=reg.service_id, revision=reg.revision)

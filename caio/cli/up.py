@@ -9,21 +9,28 @@ stops everything in order: workers drain, the router drains, NATS stops.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.panel import Panel
 
-from caio.cli._common import console, fail, run_async
+from broker.auth.keys import KeyStore
+from caio.cli._common import LOCAL_ADMIN_KEY, console, fail, run_async
 from caio.cli.serve import ShutdownSignal
 from caio.client import DEFAULT_NATS_URL
+from caio.errors import NotFound
 from caio.logs import configure_logging
 from caio.natsserver import NatsServer, NatsServerConfig, NatsServerError
 from caio.paths import bundled_contracts_dir
 
-__all__ = ["register_commands"]
+__all__ = ["ensure_local_admin", "register_commands"]
+
+LOCAL_ADMIN_NAME = "local-admin"
 
 
 def up(
@@ -58,31 +65,67 @@ def up(
                 hint = f"\nport {port} is taken: another nats-server or `caio up`? Use --port."
             fail(f"{exc}{hint}")
     try:
-        run_async(_run(server, contracts_dir, with_codex, demo))
+        run_async(_run(_Plan(server, contracts_dir, data_dir, with_codex, demo)))
     finally:
         server.stop()
         console.print("[dim]CAIO stopped.[/]")
 
 
-async def _run(server: NatsServer, contracts_dir: Path, with_codex: bool, demo: bool) -> None:
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    server: NatsServer
+    contracts_dir: Path
+    data_dir: Path
+    with_codex: bool
+    demo: bool
+
+
+async def _run(plan: _Plan) -> None:
     async with ShutdownSignal() as shutdown:
-        await _serve(server, contracts_dir, with_codex, demo, shutdown)
+        await _serve(plan, shutdown)
 
 
-async def _serve(
-    server: NatsServer, contracts_dir: Path, with_codex: bool, demo: bool, shutdown: ShutdownSignal
-) -> None:
+def _read_key(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+async def ensure_local_admin(keys: KeyStore, path: Path) -> str:
+    """The admin key `caio up` keeps in ``path``: reused while valid, else made anew."""
+    secret = _read_key(path)
+    if secret:
+        key = keys.verify(secret)
+        if key is not None and key.role == "admin" and key.problem(time.time()) is None:
+            return secret
+    with contextlib.suppress(NotFound):
+        await keys.revoke(LOCAL_ADMIN_NAME)  # a lost or stale local key must not linger
+    secret, _ = await keys.create(LOCAL_ADMIN_NAME, "admin")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # never world-readable
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+    return secret
+
+
+async def _serve(plan: _Plan, shutdown: ShutdownSignal) -> None:
     from broker.router import Router, RouterConfig
     from caio.client import CAIOClient
     from workers.base import BridgeWorker, WorkerConfig
     from workers.catalog import create_worker
 
+    server, contracts_dir, with_codex = plan.server, plan.contracts_dir, plan.with_codex
     router = Router(RouterConfig(nats_url=server.url))
     await router.start()
     started: list[BridgeWorker] = []
     try:
-        async with CAIOClient(server.url) as caio:
-            for path in sorted(contracts_dir.glob("*.yaml")):  # noqa: ASYNC240 - a few files, once
+        assert router.keys is not None
+        key_file = plan.data_dir / "admin.key"
+        secret = await ensure_local_admin(router.keys, key_file)
+        console.print(f"[green]✓[/] admin API key in {key_file} [dim](the caio CLI uses it)[/]")
+        async with CAIOClient(server.url, api_key=secret) as caio:
+            for path in sorted(contracts_dir.glob("*.yaml")):
                 reg = await caio.register_service(path, replace=True)
                 console.print(f"[green]✓[/] registered {reg.service_id} [dim]({path.name})[/]")
             names = ["local-review"] + (["codex"] if with_codex else [])
@@ -94,8 +137,8 @@ async def _serve(
                 console.print(f"[green]✓[/] worker {name} serving {bridge.contract.id}")
             if not with_codex:
                 console.print("[dim]· codex worker not started (set OPENAI_API_KEY to add it)[/]")
-            _banner(server.url)
-            if demo:
+            _banner(server.url, key_file)
+            if plan.demo:
                 from caio.demo import run_demo
 
                 await run_demo(caio, with_codex=with_codex)
@@ -108,19 +151,23 @@ async def _serve(
         await router.stop()
 
 
-def _banner(url: str) -> None:
-    # Commands default to nats://127.0.0.1:4222; name the URL only when it differs.
-    flag = "" if url == DEFAULT_NATS_URL else f" --nats-url {url}"
+def _banner(url: str, key_file: Path) -> None:
+    # Commands default to nats://127.0.0.1:4222 and ./.caio/admin.key: name what differs.
+    url_flag = "" if url == DEFAULT_NATS_URL else f" --nats-url {url}"
+    key_flag = (
+        "" if key_file.resolve() == LOCAL_ADMIN_KEY.resolve() else f" --api-key $(cat {key_file})"
+    )
     nats_flag = "" if url == DEFAULT_NATS_URL else f" -s {url}"
+    code = '{"code": "import os\\n"}'
     console.print(
         Panel.fit(
             f"NATS listening on [bold]{url}[/]\n\n"
             "try, in another terminal (source .venv/bin/activate first):\n"
-            f"  caio services{flag}\n"
-            f'  caio route code_review --context \'{{"code": "import os\\n"}}\'{flag}\n'
-            f"  caio audit replay{flag}\n"
-            "  nats req caio.route.code_review "
-            f'\'{{"context": {{"code": "import os\\n"}}}}\'{nats_flag}',
+            f"  caio services{url_flag}{key_flag}\n"
+            f"  caio route code_review --context '{code}'{url_flag}{key_flag}\n"
+            f"  caio audit replay{url_flag}\n"
+            f'  nats req{nats_flag} -H "Authorization:Bearer $(cat {key_file})" \\\n'
+            f"      caio.route.code_review '{{\"context\": {code}}}'",
             title="CAIO is up",
         )
     )

@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from broker.router import Router, RouterConfig
+from broker.router import AuthSettings, Router, RouterConfig
 from caio.natsconn import subscriptions_settled
 from caio.subjects import Subjects
 
@@ -140,7 +140,12 @@ class FakeService:
 
 @pytest.fixture
 async def router(nats_url: str, prefix: str) -> AsyncIterator[Router]:
-    service = Router(RouterConfig(nats_url=nats_url, prefix=prefix))
+    # These tests pin down protocol behaviour; they run with caller auth off
+    # (as `caio router --insecure-no-auth`). tests/security runs the default,
+    # authenticated router.
+    service = Router(
+        RouterConfig(nats_url=nats_url, prefix=prefix, auth=AuthSettings(required=False))
+    )
     await service.start()
     yield service
     await service.stop()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 
-from broker.router import Router, RouterConfig
+from broker.router import AuthSettings, Router, RouterConfig
 from caio.subjects import Subjects
 from tests.integration.conftest import ServiceFactory, audit_records, contract, request
 
@@ -239,12 +239,16 @@ async def test_every_registry_change_is_audited(
 async def test_the_registry_survives_a_router_restart(
     nats_url: str, nc: NATS, subjects: Subjects, prefix: str
 ) -> None:
-    first = Router(RouterConfig(nats_url=nats_url, prefix=prefix))
+    first = Router(
+        RouterConfig(nats_url=nats_url, prefix=prefix, auth=AuthSettings(required=False))
+    )
     await first.start()
     await register(nc, subjects, {"contract": contract("durable")})
     await first.stop()
 
-    second = Router(RouterConfig(nats_url=nats_url, prefix=prefix))
+    second = Router(
+        RouterConfig(nats_url=nats_url, prefix=prefix, auth=AuthSettings(required=False))
+    )
     await second.start()
     try:
         listed = await request(nc, subjects.registry("list"), {})
@@ -257,7 +261,10 @@ async def test_the_registry_survives_a_router_restart(
 async def test_two_routers_share_one_registry(
     nats_url: str, nc: NATS, subjects: Subjects, prefix: str
 ) -> None:
-    routers = [Router(RouterConfig(nats_url=nats_url, prefix=prefix)) for _ in range(2)]
+    routers = [
+        Router(RouterConfig(nats_url=nats_url, prefix=prefix, auth=AuthSettings(required=False)))
+        for _ in range(2)
+    ]
     for r in routers:
         await r.start()
     try:

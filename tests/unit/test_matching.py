@@ -63,7 +63,7 @@ def make(
 def catalog_of(*contracts: ServiceContract) -> Catalog:
     catalog = Catalog()
     for revision, contract in enumerate(contracts, start=1):
-        catalog.put(contract, revision, b"")
+        catalog.put(contract, revision)
     return catalog
 
 
@@ -172,7 +172,7 @@ def test_unrelated_contracts_are_never_looked_at() -> None:
 
 def test_a_replaced_contract_moves_between_capabilities() -> None:
     catalog = catalog_of(make("s", ("code_review",)))
-    catalog.put(make("s", ("code_generation",)), 2, b"")
+    catalog.put(make("s", ("code_generation",)), 2)
 
     assert match(catalog, query("code_review"), everyone).candidates == ()
     assert [
@@ -184,7 +184,7 @@ def test_a_stale_change_is_ignored() -> None:
     catalog = catalog_of(make("s", accuracy=0.9))
     catalog.delete("s", 5)
 
-    assert not catalog.put(make("s", accuracy=0.1), 3, b"")  # older than the delete
+    assert not catalog.put(make("s", accuracy=0.1), 3)  # older than the delete
     assert catalog.get("s") is None
     assert catalog.revision == 5
 

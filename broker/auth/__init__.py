@@ -1,0 +1,1 @@
+"""Caller identity, API keys, the route checks and the governance hook."""

@@ -1,0 +1,137 @@
+"""``caio keys create|list|revoke``: API keys, for admins."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from caio.cli._common import (
+    DEFAULT_NATS_URL,
+    ApiKeyOption,
+    JsonOption,
+    NatsUrlOption,
+    PrefixOption,
+    cli_client,
+    console,
+    err_console,
+    print_json,
+    run_async,
+)
+from caio.cli.audit import duration_seconds
+
+__all__ = ["keys_app"]
+
+keys_app = typer.Typer(
+    help="Create, list and revoke API keys (admin keys only).", no_args_is_help=True
+)
+
+
+@keys_app.command()
+def create(
+    name: Annotated[str, typer.Option("--name", help="Unique name; services belong to it.")],
+    role: Annotated[str, typer.Option("--role", help="caller, publisher or admin.")] = "caller",
+    allow: Annotated[
+        list[str] | None, typer.Option("--allow", help="Capability this key may use (repeat).")
+    ] = None,
+    services: Annotated[
+        list[str] | None,
+        typer.Option("--services", help="Service id or glob it may reach (repeat)."),
+    ] = None,
+    expires: Annotated[str | None, typer.Option(help="Lifetime: 90m, 12h, 30d.")] = None,
+    data_locality: Annotated[
+        list[str] | None,
+        typer.Option("--data-locality", help="Only services in this place, e.g. on_prem (repeat)."),
+    ] = None,
+    hipaa: Annotated[bool, typer.Option("--hipaa", help="Only HIPAA-compliant services.")] = False,
+    rpm: Annotated[
+        int | None, typer.Option("--rpm", help="Requests per minute, across all routers.")
+    ] = None,
+    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
+    prefix: PrefixOption = "caio",
+    api_key: ApiKeyOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Create a key and print its secret, once: it is stored only as a hash."""
+    policy: dict[str, Any] = {}
+    if data_locality:
+        policy["data_locality"] = data_locality
+    if hipaa:
+        policy["hipaa_compliant"] = True
+    if rpm is not None:
+        policy["requests_per_minute"] = rpm
+
+    async def go() -> dict[str, Any]:
+        async with cli_client(nats_url, prefix, api_key) as caio:
+            return await caio.create_key(
+                name,
+                role,
+                capabilities=allow,
+                services=services,
+                expires_in_s=duration_seconds(expires) if expires else None,
+                policy=policy,
+            )
+
+    created = run_async(go())
+    if json_out:
+        print_json(created)
+        return
+    console.print(f"[green]✓[/] key [bold]{created['name']}[/] ({created['role']}) created")
+    err_console.print("[yellow]the secret is shown once; store it now:[/]")
+    print(created["secret"])
+
+
+@keys_app.command("list")
+def list_keys(
+    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
+    prefix: PrefixOption = "caio",
+    api_key: ApiKeyOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """List keys (never their secrets)."""
+
+    async def go() -> list[dict[str, Any]]:
+        async with cli_client(nats_url, prefix, api_key) as caio:
+            return await caio.list_keys()
+
+    found = run_async(go())
+    if json_out:
+        print_json(found)
+        return
+    table = Table(title="API keys")
+    for column in ("name", "id", "role", "capabilities", "services", "expires", "state"):
+        table.add_column(column)
+    for key in found:
+        expires = key.get("expires_at")
+        state = "revoked" if key.get("revoked_at") else "active"
+        table.add_row(
+            key["name"],
+            key["key_id"],
+            key["role"],
+            ", ".join(key.get("capabilities") or ["all"]),
+            ", ".join(key.get("services") or ["all"]),
+            dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(timespec="minutes")
+            if expires
+            else "never",
+            state,
+        )
+    console.print(table)
+
+
+@keys_app.command()
+def revoke(
+    key: Annotated[str, typer.Argument(help="Key name or id.")],
+    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
+    prefix: PrefixOption = "caio",
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Revoke a key: every router refuses it from now on."""
+
+    async def go() -> dict[str, Any]:
+        async with cli_client(nats_url, prefix, api_key) as caio:
+            return await caio.revoke_key(key)
+
+    revoked = run_async(go())
+    console.print(f"[green]✓[/] key {revoked['name']} ({revoked['key_id']}) revoked")
