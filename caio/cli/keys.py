@@ -15,6 +15,7 @@ from caio.cli._common import (
     NatsUrlOption,
     PrefixOption,
     cli_client,
+    connect_options,
     console,
     err_console,
     print_json,
@@ -49,6 +50,14 @@ def create(
     rpm: Annotated[
         int | None, typer.Option("--rpm", help="Requests per minute, across all routers.")
     ] = None,
+    direct: Annotated[
+        bool,
+        typer.Option(
+            "--direct",
+            help="Write straight to the keys bucket with your NATS credentials, without an "
+            "API key: how the first admin key of a deployment is made.",
+        ),
+    ] = False,
     nats_url: NatsUrlOption = DEFAULT_NATS_URL,
     prefix: PrefixOption = "caio",
     api_key: ApiKeyOption = None,
@@ -63,14 +72,20 @@ def create(
     if rpm is not None:
         policy["requests_per_minute"] = rpm
 
+    expires_in_s = duration_seconds(expires) if expires else None
+
     async def go() -> dict[str, Any]:
+        if direct:
+            return await create_directly(
+                nats_url, prefix, name, role, allow, services, expires_in_s, policy
+            )
         async with cli_client(nats_url, prefix, api_key) as caio:
             return await caio.create_key(
                 name,
                 role,
                 capabilities=allow,
                 services=services,
-                expires_in_s=duration_seconds(expires) if expires else None,
+                expires_in_s=expires_in_s,
                 policy=policy,
             )
 
@@ -81,6 +96,47 @@ def create(
     console.print(f"[green]✓[/] key [bold]{created['name']}[/] ({created['role']}) created")
     err_console.print("[yellow]the secret is shown once; store it now:[/]")
     print(created["secret"])
+
+
+async def create_directly(
+    nats_url: str,
+    prefix: str,
+    name: str,
+    role: str,
+    capabilities: list[str] | None,
+    services: list[str] | None,
+    expires_in_s: float | None,
+    policy: dict[str, Any],
+) -> dict[str, Any]:
+    """Bootstrap: the bus's own permissions (JetStream access to the bucket) are the check."""
+    import time
+
+    import nats
+    from pydantic import ValidationError
+
+    from broker.auth.keys import CallerPolicy, KeyStore
+    from caio.errors import InvalidRequest
+    from caio.subjects import Subjects
+
+    if role not in ("caller", "publisher", "admin"):
+        raise InvalidRequest(f"role must be caller, publisher or admin, not {role!r}")
+    nc = await nats.connect(nats_url, **connect_options())
+    try:
+        store = await KeyStore.open(nc.jetstream(), Subjects(prefix))
+        try:
+            secret, key = await store.create(
+                name,
+                role,  # type: ignore[arg-type]  # checked above
+                capabilities=capabilities,
+                services=services,
+                policy=CallerPolicy(**policy),
+                expires_at=time.time() + expires_in_s if expires_in_s else None,
+            )
+        except ValidationError as exc:
+            raise InvalidRequest(f"invalid key settings: {exc.errors()[0]['msg']}") from None
+    finally:
+        await nc.drain()
+    return {"status": "created", "secret": secret, **key.public()}
 
 
 @keys_app.command("list")

@@ -159,7 +159,7 @@ def worker(
 
 async def register_contract(client: CAIOClient, document: dict[str, object]) -> None:
     """Register a worker's contract; a different stored contract is a warning, not a stop."""
-    from caio.errors import Conflict
+    from caio.errors import Conflict, Forbidden, Unauthenticated
 
     async with client as caio:
         try:
@@ -167,6 +167,13 @@ async def register_contract(client: CAIOClient, document: dict[str, object]) -> 
             log.info("contract_registered", service_id=reg.service_id, revision=reg.revision)
         except Conflict as exc:
             log.warning("contract_differs_from_registry", message=exc.message)
+        except (Unauthenticated, Forbidden) as exc:
+            # Serving goes on: a publisher can register the contract separately.
+            log.error(
+                "contract_not_registered",
+                reason=exc.message,
+                hint="give the worker a publisher key (CAIO_API_KEY) or run with --no-register",
+            )
 
 
 def register_commands(app: typer.Typer) -> None:
