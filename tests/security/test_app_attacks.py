@@ -482,3 +482,19 @@ async def test_the_per_caller_rate_limit_holds_across_two_routers(
     limited = sum(r.get("error", {}).get("code") == "rate_limited" for r in replies)
     assert 36 <= allowed <= 44  # within 10% of 40 (it is exact: the window lives in JetStream)
     assert allowed + limited == 100
+
+
+async def test_the_callers_key_name_reaches_the_service_and_the_audit_record(
+    nc: NATS, subjects: Subjects, live_service: LiveService, make_key: MakeKey
+) -> None:
+    service = await live_service("svc")
+    secret = await make_key("alice")
+
+    reply = await ask(
+        nc, subjects.route("code_review"), {"request_id": "who-1", "context": {}}, secret
+    )
+    record = await last_audit(nc, subjects)
+
+    assert reply["status"] == "ok"
+    assert service.received[0]["caller"] == "alice"
+    assert (record["request_id"], record["caller"], record["outcome"]) == ("who-1", "alice", "ok")
