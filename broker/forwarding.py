@@ -11,32 +11,60 @@ deadline leaves time. An attempt's timeout is:
 
 so a service that hangs well past its own promise costs the caller that
 promise, not the whole deadline, and fallback still has time to work.
+
+Before a call the service's contract limits are claimed (``broker.limits``):
+a saturated service is skipped (attempt status ``rate_limited``). Each
+router keeps a circuit breaker per service (``broker.breaker``; status
+``circuit_open`` when it refuses). Services that answered a *retryable*
+error get one more round after a short, jittered backoff, still within the
+caller's deadline.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from broker.breaker import Breakers, BreakerSettings
+from broker.contracts import ServiceContract
+from broker.limits import ServiceLimits
 from broker.liveness import Liveness
 from broker.matching import Candidate
-from caio.errors import CAIOError, ServiceError, ServiceUnavailable, Timeout, error_class_for
+from caio.errors import (
+    CAIOError,
+    RateLimited,
+    ServiceError,
+    ServiceUnavailable,
+    Timeout,
+    error_class_for,
+)
 from caio.jsonwire import dumps
 from caio.subjects import Subjects
 
-__all__ = ["Attempt", "ForwardResult", "ForwardSettings", "Forwarder"]
+__all__ = [
+    "Attempt",
+    "AttemptObserver",
+    "ForwardGuards",
+    "ForwardResult",
+    "ForwardSettings",
+    "Forwarder",
+]
 
 
 @dataclass(frozen=True, slots=True)
 class ForwardSettings:
     min_attempt_ms: float = 250.0
     p95_multiplier: float = 2.0
+    retry_rounds: int = 1  # extra rounds for services that answered a retryable error
+    retry_backoff_s: float = 0.05
 
 
 @dataclass(slots=True)
@@ -73,7 +101,14 @@ class ForwardResult:
                 details=details,
                 request_id=request_id,
             )
-        if statuses == {"no_responders"}:
+        if statuses == {"rate_limited"}:
+            soonest = min((a.error or {}).get("retry_after_s", 1.0) for a in self.attempts)
+            return RateLimited(
+                "every matching service is at its contract's limit; retry later",
+                details={**details, "retry_after_s": soonest},
+                request_id=request_id,
+            )
+        if statuses <= {"no_responders", "circuit_open"}:
             return ServiceUnavailable(
                 "no worker is serving any matching service right now",
                 details=details,
@@ -98,16 +133,41 @@ def _ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
+class AttemptObserver(Protocol):
+    """Told the outcome of every attempt (observed latency, error rates)."""
+
+    async def __call__(self, contract: ServiceContract, status: str, latency_ms: float) -> None: ...
+
+
+async def _ignore(contract: ServiceContract, status: str, latency_ms: float) -> None:
+    return None
+
+
+@dataclass(slots=True)
+class ForwardGuards:
+    """What stands between a candidate and a call: its limits, its circuit, the observer."""
+
+    limits: ServiceLimits | None = None
+    breakers: Breakers = field(default_factory=lambda: Breakers(BreakerSettings()))
+    observe: AttemptObserver = _ignore
+
+
 class Forwarder:
-    __slots__ = ("_liveness", "_nc", "_settings", "_subjects")
+    __slots__ = ("_guards", "_liveness", "_nc", "_settings", "_subjects")
 
     def __init__(
-        self, nc: NATS, subjects: Subjects, liveness: Liveness, settings: ForwardSettings
+        self,
+        nc: NATS,
+        subjects: Subjects,
+        liveness: Liveness,
+        settings: ForwardSettings,
+        guards: ForwardGuards | None = None,
     ) -> None:
         self._nc = nc
         self._subjects = subjects
         self._liveness = liveness
         self._settings = settings
+        self._guards = guards or ForwardGuards()
 
     def _attempt_timeout_s(self, candidate: Candidate, remaining_s: float, is_last: bool) -> float:
         p95 = candidate.entry.contract.p95_latency_ms
@@ -126,62 +186,125 @@ class Forwarder:
         caller: str | None,
         deadline: float,
     ) -> ForwardResult:
-        """Try candidates in order; ``deadline`` is a ``time.monotonic()`` instant."""
+        """Try candidates in order, then retry the retryable ones, within ``deadline``.
+
+        ``deadline`` is a ``time.monotonic()`` instant. A retry round runs only
+        for services that answered a retryable error, after a short backoff.
+        """
         outcome = ForwardResult()
-        for index, candidate in enumerate(candidates):
-            remaining = deadline - time.monotonic()
-            if remaining <= 0.001:
+        round_candidates = candidates
+        for round_index in range(1 + self._settings.retry_rounds):
+            if round_index:
+                pause = self._settings.retry_backoff_s * (2 ** (round_index - 1))
+                if deadline - time.monotonic() <= pause + 0.01:
+                    break
+                await asyncio.sleep(pause * (0.5 + random.random()))  # jitter: no herd
+            retryable: list[Candidate] = []
+            for index, candidate in enumerate(round_candidates):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0.001:
+                    return outcome
+                is_last = index == len(round_candidates) - 1
+                attempt, reply = await self._attempt(
+                    candidate, capability, request_id, context, caller, remaining, is_last
+                )
+                outcome.attempts.append(attempt)
+                if reply is not None:
+                    outcome.reply = reply
+                    outcome.winner = candidate
+                    return outcome
+                if attempt.status == "error" and (attempt.error or {}).get("retryable"):
+                    retryable.append(candidate)
+            if not retryable:
                 break
-            timeout = self._attempt_timeout_s(candidate, remaining, index == len(candidates) - 1)
-            body = dumps(
-                {
-                    "request_id": request_id,
-                    "capability": capability,
-                    "context": context,
-                    "caller": caller,
-                    # Absolute Unix ms: the worker stops once the router stops waiting.
-                    "deadline_ms": time.time_ns() // 1_000_000 + int(timeout * 1000),
-                }
-            )
-            started = time.perf_counter()
-            subject = self._subjects.service(candidate.service_id, capability)
-            try:
-                msg = await self._nc.request(subject, body, timeout=timeout)
-            except NoRespondersError:
-                # Nobody subscribes: the heartbeats are stale. Stop choosing it until one comes.
-                self._liveness.mark_down(candidate.service_id)
-                outcome.attempts.append(
-                    Attempt(candidate.service_id, "no_responders", _ms_since(started))
-                )
-                continue
-            except NatsTimeoutError:
-                outcome.attempts.append(
-                    Attempt(
-                        candidate.service_id,
-                        "timeout",
-                        _ms_since(started),
-                        {"code": "timeout", "message": f"no reply within {timeout * 1000:.0f} ms"},
-                    )
-                )
-                continue
-            latency = _ms_since(started)
-            reply = _decode_reply(msg.data)
-            if reply.get("status") == "ok":
-                outcome.attempts.append(Attempt(candidate.service_id, "ok", latency))
-                outcome.reply = reply
-                outcome.winner = candidate
-                return outcome
-            error = reply.get("error") if isinstance(reply.get("error"), dict) else None
-            outcome.attempts.append(
-                Attempt(
-                    candidate.service_id,
-                    "error",
-                    latency,
-                    error
-                    or {"code": "service_error", "message": "the service sent an unreadable reply"},
-                )
-            )
+            round_candidates = tuple(retryable)
         return outcome
+
+    async def _attempt(
+        self,
+        candidate: Candidate,
+        capability: str,
+        request_id: str,
+        context: dict[str, Any],
+        caller: str | None,
+        remaining: float,
+        is_last: bool,
+    ) -> tuple[Attempt, dict[str, Any] | None]:
+        service_id = candidate.service_id
+        guards = self._guards
+        if not guards.breakers.allows(service_id):
+            opened = {"code": "service_unavailable", "message": "circuit open"}
+            return Attempt(service_id, "circuit_open", 0.0, opened), None
+        timeout = self._attempt_timeout_s(candidate, remaining, is_last)
+        admission = (
+            await guards.limits.admit(candidate.entry.contract, timeout)
+            if guards.limits is not None
+            else None
+        )
+        if admission is not None and not admission.allowed:
+            guards.breakers.released(service_id)
+            limited: dict[str, Any] = {
+                "code": "rate_limited",
+                "message": admission.reason or "limit reached",
+            }
+            if admission.retry_after_s is not None:
+                limited["retry_after_s"] = round(admission.retry_after_s, 3)
+            return Attempt(service_id, "rate_limited", 0.0, limited), None
+        try:
+            attempt, reply = await self._call(
+                candidate, capability, request_id, context, caller, timeout
+            )
+        finally:
+            if admission is not None:
+                await guards.limits.release(admission)  # type: ignore[union-attr]
+        if reply is not None:
+            guards.breakers.succeeded(service_id)
+        else:
+            guards.breakers.failed(service_id)
+        await guards.observe(candidate.entry.contract, attempt.status, attempt.latency_ms)
+        return attempt, reply
+
+    async def _call(
+        self,
+        candidate: Candidate,
+        capability: str,
+        request_id: str,
+        context: dict[str, Any],
+        caller: str | None,
+        timeout: float,
+    ) -> tuple[Attempt, dict[str, Any] | None]:
+        service_id = candidate.service_id
+        body = dumps(
+            {
+                "request_id": request_id,
+                "capability": capability,
+                "context": context,
+                "caller": caller,
+                # Absolute Unix ms: the worker stops once the router stops waiting.
+                "deadline_ms": time.time_ns() // 1_000_000 + int(timeout * 1000),
+            }
+        )
+        started = time.perf_counter()
+        try:
+            msg = await self._nc.request(
+                self._subjects.service(service_id, capability), body, timeout=timeout
+            )
+        except NoRespondersError:
+            # Nobody subscribes: the heartbeats are stale. Stop choosing it until one comes.
+            self._liveness.mark_down(service_id)
+            return Attempt(service_id, "no_responders", _ms_since(started)), None
+        except NatsTimeoutError:
+            error = {"code": "timeout", "message": f"no reply within {timeout * 1000:.0f} ms"}
+            return Attempt(service_id, "timeout", _ms_since(started), error), None
+        latency = _ms_since(started)
+        reply = _decode_reply(msg.data)
+        if reply.get("status") == "ok":
+            return Attempt(service_id, "ok", latency), reply
+        sent = reply.get("error")
+        unreadable = {"code": "service_error", "message": "the service sent an unreadable reply"}
+        return Attempt(
+            service_id, "error", latency, sent if isinstance(sent, dict) else unreadable
+        ), None
 
 
 def _decode_reply(data: bytes) -> dict[str, Any]:

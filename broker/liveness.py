@@ -66,6 +66,10 @@ class Liveness:
     def is_available(self, service_id: str) -> bool:
         return self.live_instances(service_id) > 0
 
+    def unavailable(self, service_id: str) -> str | None:
+        """Why matching must skip this service, or None."""
+        return None if self.is_available(service_id) else "unavailable: no live worker"
+
     def availability(self, service_id: str) -> str:
         """``"available"`` or ``"unavailable"``, the protocol's words."""
         return "available" if self.is_available(service_id) else "unavailable"

@@ -15,7 +15,8 @@ check is its ``excluded`` reason:
     6. data locality unknown or not in ``data_locality``
     7. not HIPAA compliant when ``hipaa_compliant`` is asked for
     8. context length unknown or below ``min_context_tokens``
-    9. no live worker (no heartbeat within the liveness window)
+    9. unavailable: no live worker (no heartbeat within the liveness window),
+       or this router's circuit for it is open
 
 A missing promise never satisfies a bound: a request is only ever sent to a
 service whose contract says it meets every constraint the caller gave.
@@ -31,7 +32,7 @@ from broker.catalog import Catalog, CatalogEntry, Ranked
 from broker.scoring import contract_score, promised_accuracy
 from caio.protocol import RouteConstraints, RouteGuarantees
 
-__all__ = ["Candidate", "Decision", "MatchQuery", "match"]
+__all__ = ["Candidate", "Decision", "MatchQuery", "demote", "match"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,17 +146,46 @@ def _exclusion(entry: CatalogEntry, query: MatchQuery) -> str | None:
 def match(
     catalog: Catalog,
     query: MatchQuery,
-    is_available: Callable[[str], bool],
+    unavailable: Callable[[str], str | None],
 ) -> Decision:
     """Rank the services satisfying ``query``; explain every one left out."""
     candidates: list[Candidate] = []
     excluded: dict[str, str] = {}
     for ranked in _pool(catalog, query):
         reason = _exclusion(ranked.entry, query)
-        if reason is None and not is_available(ranked.service_id):
-            reason = "unavailable: no live worker"
+        if reason is None:
+            reason = unavailable(ranked.service_id)
         if reason is None:
             candidates.append(Candidate(ranked.service_id, ranked.score, ranked.entry))
         else:
             excluded[ranked.service_id] = reason
     return Decision(query.capability, tuple(candidates), excluded, catalog.revision)
+
+
+def demote(
+    decision: Decision,
+    violating: Callable[[str], bool],
+    observed_p95: Callable[[str], float | None],
+    max_p95_latency_ms: float | None,
+) -> Decision:
+    """Apply what the router has observed: services breaking their p95 go last,
+    and out entirely when the caller asked for a p95 they are not delivering."""
+    if not decision.candidates:
+        return decision
+    excluded = dict(decision.excluded)
+    kept: list[Candidate] = []
+    for candidate in decision.candidates:
+        observed = observed_p95(candidate.service_id)
+        if (
+            max_p95_latency_ms is not None
+            and observed is not None
+            and observed > max_p95_latency_ms
+        ):
+            excluded[candidate.service_id] = (
+                f"observed p95 {observed:g} ms is above {max_p95_latency_ms:g} ms"
+            )
+        else:
+            kept.append(candidate)
+    # Stable: violators keep their order among themselves, after everyone else.
+    kept.sort(key=lambda c: violating(c.service_id))
+    return Decision(decision.capability, tuple(kept), excluded, decision.registry_revision)

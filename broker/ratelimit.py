@@ -36,6 +36,7 @@ __all__ = [
     "PER_SUBJECT_LIMIT",
     "RateDecision",
     "SlidingWindowLimiter",
+    "is_per_subject_refusal",
     "limit_stream_name",
     "limit_subject",
     "validate_key",
@@ -103,7 +104,8 @@ def retry_after(window_s: float, oldest_ts: float, now: float) -> float:
     return min(max(window_s - (now - oldest_ts), _MIN_RETRY_S), float(window_s))
 
 
-def _is_refusal(exc: APIError) -> bool:
+def is_per_subject_refusal(exc: APIError) -> bool:
+    """The server refused a publish because the subject already holds its limit."""
     return exc.err_code == PER_SUBJECT_LIMIT and _PER_SUBJECT_TEXT in (exc.description or "")
 
 
@@ -146,7 +148,7 @@ class SlidingWindowLimiter:
                 await asyncio.sleep(wait_s)
                 await self._ensure_stream(window_s, limit)
             except APIError as exc:
-                if _is_refusal(exc):
+                if is_per_subject_refusal(exc):
                     return await self._refused(subject, limit, window_s)
                 raise self._unavailable(exc, key) from exc
             except Exception as exc:  # timeout, disconnect

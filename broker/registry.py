@@ -24,7 +24,7 @@ from broker.contracts import (
     parse_contract,
     parse_contract_yaml,
 )
-from broker.liveness import Liveness
+from broker.health import ServiceHealth
 from broker.matching import MatchQuery, match
 from broker.store import ContractStore, StoredContract, encode_entry
 from caio.errors import Conflict, Forbidden, InvalidContract, InvalidRequest, NotFound
@@ -102,14 +102,15 @@ def _parse_source(body: dict[str, Any]) -> ServiceContract:
 
 
 class Registry:
-    __slots__ = ("_audit", "_catalog", "_handlers", "_liveness", "_store")
+    __slots__ = ("_audit", "_catalog", "_handlers", "_health", "_liveness", "_store")
 
     def __init__(
-        self, store: ContractStore, catalog: Catalog, liveness: Liveness, audit: AuditLog
+        self, store: ContractStore, catalog: Catalog, health: ServiceHealth, audit: AuditLog
     ) -> None:
         self._store = store
         self._catalog = catalog
-        self._liveness = liveness
+        self._health = health
+        self._liveness = health.liveness
         self._audit = audit
         self._handlers: dict[
             str, Callable[[dict[str, Any], RegistryContext], Awaitable[dict[str, Any]]]
@@ -120,6 +121,7 @@ class Registry:
             "list": self.list,
             "discover": self.discover,
             "validate": self.validate,
+            "stats": self.stats,
         }
 
     @property
@@ -244,7 +246,7 @@ class Registry:
             guarantees=request.guarantees,
             constraints=request.constraints,
         )
-        decision = match(self._catalog, query, self._liveness.is_available)
+        decision = match(self._catalog, query, self._health.unavailable)
         services = [
             {
                 "service_id": c.service_id,
@@ -275,6 +277,16 @@ class Registry:
         else:
             errors = contract_errors(source)
         return {"status": "ok", "is_valid": not errors, "errors": errors}
+
+    async def stats(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
+        """This router's view: contract bounds beside what it observed (extension)."""
+        wanted = parse(_ListBody, body).capability
+        entries = sorted(
+            (e for e in self._catalog.entries() if wanted is None or wanted in e.capabilities),
+            key=lambda e: e.contract.id,
+        )
+        services = [self._health.stats(e.contract) for e in entries]
+        return {"status": "ok", "scope": "router", "services": services, "count": len(services)}
 
     async def _audit_change(
         self, context: RegistryContext, service_id: str, action: str, revision: int

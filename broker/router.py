@@ -24,7 +24,6 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
-from nats.js import JetStreamContext
 
 from broker.audit import AuditLog, AuditSettings
 from broker.auth.admin import KeyAdmin
@@ -42,10 +41,15 @@ from broker.auth.guard import (
 )
 from broker.auth.hook import entry_point_hook, subject_hook
 from broker.auth.keys import KeyStore
+from broker.breaker import Breakers, BreakerSettings
 from broker.catalog import Catalog
 from broker.contracts import ServiceContract
-from broker.forwarding import Forwarder, ForwardSettings
+from broker.forwarding import Forwarder, ForwardGuards, ForwardSettings
+from broker.health import ServiceHealth
+from broker.jobs import JobRunner, JobSettings
+from broker.limits import ServiceLimits
 from broker.liveness import Liveness
+from broker.observed import ObservedSettings, ObservedStats
 from broker.ratelimit import SlidingWindowLimiter
 from broker.registry import Registry, RegistryContext
 from broker.routing import RouteHandler, RouteSettings
@@ -86,6 +90,9 @@ class RouterConfig:
     forward: ForwardSettings = field(default_factory=ForwardSettings)
     audit: AuditSettings = field(default_factory=AuditSettings)
     auth: AuthSettings = field(default_factory=AuthSettings)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)  # per router
+    observed: ObservedSettings = field(default_factory=ObservedSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)  # durable jobs (docs/jobs.md)
     connect_options: dict[str, Any] = field(default_factory=dict)
     # Reply subjects the router answers: client inboxes (nats-py's inbox_prefix
     # must start with one of these). Anything else is refused: see _respond.
@@ -98,6 +105,12 @@ class Router:
         self.subjects = Subjects(config.prefix)
         self.catalog = Catalog()
         self.liveness = Liveness(config.liveness_window_s)
+        self.health = ServiceHealth(
+            self.liveness,
+            Breakers(config.breaker),
+            ObservedStats(config.observed),
+            report=self._report_guarantee,
+        )
         self._nc: NATS | None = None
         self._store: ContractStore | None = None
         self._registry: Registry | None = None
@@ -106,6 +119,7 @@ class Router:
         self._key_admin: KeyAdmin | None = None
         self.keys: KeyStore | None = None
         self._routes: RouteHandler | None = None
+        self.jobs: JobRunner | None = None
         self._subscriptions: list[Subscription] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slots = asyncio.Semaphore(config.max_in_flight)
@@ -134,13 +148,19 @@ class Router:
         await audit.ensure_stream()
         self.keys = await KeyStore.open(js, self.subjects, cfg.replicas)
         await self.keys.follow()
-        self._guard = self._build_guard(nc, js, self.keys)
+        limiter = SlidingWindowLimiter(js, self.subjects, replicas=cfg.replicas)
+        self._guard = self._build_guard(nc, limiter, self.keys)
         self._key_admin = KeyAdmin(self.keys, audit)
         self._store = await ContractStore.open(js, self.subjects.registry_bucket, cfg.replicas)
-        self._registry = Registry(self._store, self.catalog, self.liveness, audit)
-        forwarder = Forwarder(nc, self.subjects, self.liveness, cfg.forward)
+        self._registry = Registry(self._store, self.catalog, self.health, audit)
+        guards = ForwardGuards(
+            limits=ServiceLimits(js, self.subjects, limiter, cfg.replicas),
+            breakers=self.health.breakers,
+            observe=self.health.attempt_done,
+        )
+        forwarder = Forwarder(nc, self.subjects, self.liveness, cfg.forward, guards)
         self._routes = RouteHandler(
-            self.catalog, self.liveness, forwarder, audit, self._guard, cfg.route
+            self.catalog, self.health, forwarder, audit, self._guard, cfg.route
         )
 
         # Heartbeats first, then the registry replay: by the time requests are
@@ -160,6 +180,9 @@ class Router:
         self._subscriptions.append(
             await nc.subscribe(self.subjects.route_all, queue=cfg.queue_group, cb=self._on_route)
         )
+        if cfg.jobs.enabled:
+            self.jobs = JobRunner(js, self.subjects, self._routes, audit, cfg.jobs, cfg.replicas)
+            await self.jobs.start()
         await subscriptions_settled(nc)
         log.info(
             "router_started", nats_url=cfg.nats_url, prefix=cfg.prefix, services=len(self.catalog)
@@ -167,6 +190,10 @@ class Router:
 
     async def stop(self) -> None:
         """Stop taking requests, finish those in flight (bounded), then drain."""
+        if self.jobs is not None:
+            # First, while routing still works: running jobs finish, the rest go back.
+            await self.jobs.stop(self.config.drain_timeout_s)
+            self.jobs = None
         if self._nc is None:
             return
         for sub in self._subscriptions:
@@ -290,7 +317,25 @@ class Router:
             log.exception("operation_failed", area=area, operation=operation)
             return error_reply(CAIOError(f"internal error: {type(exc).__name__}"), request_id)
 
-    def _build_guard(self, nc: NATS, js: JetStreamContext, keys: KeyStore) -> RouteGuard:
+    async def _report_guarantee(
+        self, service_id: str, violated: bool, details: dict[str, Any]
+    ) -> None:
+        """One audit record per change of state: violated, or kept again."""
+        if self._audit is None:
+            return
+        state = "violated" if violated else "restored"
+        log.warning("guarantee_" + state, service_id=service_id, **details)
+        # The audit log logs its own failures; a route must not fail for a report.
+        with contextlib.suppress(CAIOError):
+            await self._audit.record(
+                kind="guarantee_violation",
+                outcome="error" if violated else "ok",
+                request_id=None,
+                service_id=service_id,
+                decision={"state": state, **details},
+            )
+
+    def _build_guard(self, nc: NATS, limiter: SlidingWindowLimiter, keys: KeyStore) -> RouteGuard:
         auth = self.config.auth
         if not auth.required:
             log.warning(
@@ -301,7 +346,7 @@ class Router:
             CapabilityAllowed(),
             ServicesAllowed(),
             PrivacyEnforced(),
-            RateLimit(SlidingWindowLimiter(js, self.subjects, replicas=self.config.replicas)),
+            RateLimit(limiter),
         ]
         if auth.policy_hook:
             checks.append(PolicyHookCheck(entry_point_hook(auth.policy_hook, auth.hook_timeout_s)))

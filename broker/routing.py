@@ -17,8 +17,8 @@ from broker.audit import AuditLog
 from broker.auth.guard import RouteCheck, RouteGuard
 from broker.catalog import Catalog
 from broker.forwarding import Forwarder, ForwardResult
-from broker.liveness import Liveness
-from broker.matching import Decision, MatchQuery, match
+from broker.health import ServiceHealth
+from broker.matching import Decision, MatchQuery, demote, match
 from caio.errors import CAIOError, InvalidRequest, NoMatchingService
 from caio.jsonwire import decode_object, error_reply
 from caio.protocol import RouteRequest, new_request_id, parse
@@ -37,19 +37,19 @@ def _elapsed_ms(started: float) -> float:
 
 
 class RouteHandler:
-    __slots__ = ("_audit", "_catalog", "_forwarder", "_guard", "_liveness", "_settings")
+    __slots__ = ("_audit", "_catalog", "_forwarder", "_guard", "_health", "_settings")
 
     def __init__(
         self,
         catalog: Catalog,
-        liveness: Liveness,
+        health: ServiceHealth,
         forwarder: Forwarder,
         audit: AuditLog,
         guard: RouteGuard,
         settings: RouteSettings,
     ) -> None:
         self._catalog = catalog
-        self._liveness = liveness
+        self._health = health
         self._forwarder = forwarder
         self._audit = audit
         self._guard = guard
@@ -141,7 +141,13 @@ class RouteHandler:
             constraints=request.constraints,
             permitted=permitted,
         )
-        decision = match(self._catalog, query, self._liveness.is_available)
+        health = self._health
+        decision = demote(
+            match(self._catalog, query, health.unavailable),
+            health.violating,
+            health.observed.observed_p95,
+            request.guarantees.max_p95_latency_ms,
+        )
 
         if not decision.candidates:
             error = NoMatchingService(

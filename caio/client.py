@@ -26,9 +26,11 @@ from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
+from caio import jobs
 from caio.errors import CAIOError, ServiceUnavailable, Timeout, error_class_for
 from caio.jsonwire import dumps, loads
 from caio.natsconn import server_list
+from caio.protocol import new_request_id
 from caio.results import (
     Discovery,
     Registration,
@@ -177,6 +179,14 @@ class CAIOClient:
             await self.request(self.subjects.registry("discover"), body)
         )
 
+    async def service_stats(self, capability: str | None = None) -> list[dict[str, Any]]:
+        """One router's view of each service: contract bounds beside observed latency."""
+        body = {"capability": capability} if capability else {}
+        services: list[dict[str, Any]] = (
+            await self.request(self.subjects.registry("stats"), body)
+        )["services"]
+        return services
+
     async def validate_contract(self, contract: ContractSource) -> Validation:
         reply = await self.request(self.subjects.registry("validate"), _contract_body(contract))
         return Validation.model_validate(reply)
@@ -241,6 +251,52 @@ class CAIOClient:
         reply = await self.request(self.subjects.route(capability), body, timeout_ms / 1000 + 2.0)
         return RouteResult.model_validate(reply)
 
+    # -- durable jobs (docs/jobs.md) -------------------------------------------
+
+    async def submit_job(
+        self,
+        capability: str,
+        context: Mapping[str, Any],
+        *,
+        request_id: str | None = None,
+        requirements: list[str] | None = None,
+        guarantees: Mapping[str, Any] | None = None,
+        constraints: Mapping[str, Any] | None = None,
+        timeout_ms: int = 30_000,
+    ) -> str:
+        """Store a job in JetStream (deduplicated by request id); returns the request id.
+
+        Once this returns the job is not lost: a router runs it, retrying per
+        policy, and its outcome appears under ``get_result``/``wait_result``.
+        """
+        body = jobs.job_body(
+            context,
+            request_id or new_request_id(),
+            requirements=requirements,
+            guarantees=guarantees,
+            constraints=constraints,
+            timeout_ms=timeout_ms,
+        )
+        nc = await self._connected()
+        submitted, _ = await jobs.submit_job(
+            nc, self.subjects, self._headers, capability, body, timeout_s=self.timeout_s
+        )
+        return submitted
+
+    async def get_result(self, request_id: str) -> dict[str, Any] | None:
+        """A job's stored result (an ok or error reply), or None while it has none."""
+        return await jobs.get_result(await self._connected(), self.subjects, request_id)
+
+    async def wait_result(self, request_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+        """A job's result as soon as it is stored; raises ``Timeout`` after ``timeout_s``."""
+        return await jobs.wait_result(await self._connected(), self.subjects, request_id, timeout_s)
+
+    async def _connected(self) -> NATS:
+        if self._nc is None:
+            await self.connect()
+        assert self._nc is not None
+        return self._nc
+
 
 class SyncCAIOClient:
     """The same calls, blocking; runs a private event loop in a daemon thread."""
@@ -290,3 +346,12 @@ class SyncCAIOClient:
         self, capability: str, context: Mapping[str, Any], **kwargs: Any
     ) -> RouteResult:
         return self._run(self._client.route_request(capability, context, **kwargs))
+
+    def submit_job(self, capability: str, context: Mapping[str, Any], **kwargs: Any) -> str:
+        return self._run(self._client.submit_job(capability, context, **kwargs))
+
+    def get_result(self, request_id: str) -> dict[str, Any] | None:
+        return self._run(self._client.get_result(request_id))
+
+    def wait_result(self, request_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+        return self._run(self._client.wait_result(request_id, timeout_s))

@@ -10,10 +10,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-__all__ = ["DEFAULT_PREFIX", "SAFE_TOKEN", "Subjects", "is_safe_token"]
+__all__ = [
+    "DEFAULT_PREFIX",
+    "SAFE_REQUEST_ID",
+    "SAFE_TOKEN",
+    "Subjects",
+    "is_safe_request_id",
+    "is_safe_token",
+]
 
 DEFAULT_PREFIX = "caio"
 SAFE_TOKEN = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# A durable job's request id becomes the token of its result subject: a little
+# wider than SAFE_TOKEN (upper case, 128 long, as RouteRequest allows), but
+# still never a dot, wildcard, space or empty token.
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$")
 _SAFE_PREFIX = re.compile(r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$")
 
 REGISTRY_OPERATIONS = ("register", "deregister", "get", "list", "discover", "validate")
@@ -22,6 +33,11 @@ REGISTRY_OPERATIONS = ("register", "deregister", "get", "list", "discover", "val
 def is_safe_token(name: object) -> bool:
     """True if ``name`` may become one subject token (service id, capability)."""
     return isinstance(name, str) and SAFE_TOKEN.fullmatch(name) is not None
+
+
+def is_safe_request_id(request_id: object) -> bool:
+    """True if ``request_id`` may name a job's result subject."""
+    return isinstance(request_id, str) and SAFE_REQUEST_ID.fullmatch(request_id) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +108,43 @@ class Subjects:
     @property
     def keys_all(self) -> str:
         return f"{self.prefix}.keys.*"
+
+    # -- durable jobs (docs/jobs.md): capability and request id are checked
+    # with is_safe_token / is_safe_request_id before they get here.
+
+    def job(self, capability: str) -> str:
+        return f"{self.prefix}.jobs.{capability}"
+
+    @property
+    def jobs_all(self) -> str:
+        """One token after ``jobs``: dead letters (``jobs.dead.<cap>``) never match."""
+        return f"{self.prefix}.jobs.*"
+
+    def result(self, request_id: str) -> str:
+        return f"{self.prefix}.results.{request_id}"
+
+    @property
+    def results_all(self) -> str:
+        return f"{self.prefix}.results.*"
+
+    def dead_letter(self, capability: str | None) -> str:
+        return f"{self.prefix}.jobs.dead.{capability or '_'}"
+
+    @property
+    def dead_letters_all(self) -> str:
+        return f"{self.prefix}.jobs.dead.*"
+
+    @property
+    def jobs_stream(self) -> str:
+        return self.jetstream_name("CAIO_JOBS")
+
+    @property
+    def results_stream(self) -> str:
+        return self.jetstream_name("CAIO_RESULTS")
+
+    @property
+    def dead_letter_stream(self) -> str:
+        return self.jetstream_name("CAIO_DEAD")
 
     def token_position(self, subject: str, index: int) -> str | None:
         """The token at ``index`` after the prefix (``route.<cap>`` -> 1)."""

@@ -1,16 +1,17 @@
 """Message models of the CAIO protocol that caio.protocol does not define.
 
-Registry request and reply bodies, route and service replies, as
-docs/protocol.md describes them; ``caio.asyncapi`` turns them into the
-AsyncAPI document's schemas. Fields marked "Extension" are this
-implementation's additions (docs/protocol.md, second part).
+Registry and key administration request and reply bodies, route and service
+replies and the authentication header, as docs/protocol.md describes them;
+``caio.asyncapi`` turns them into the AsyncAPI document's schemas. Fields
+marked "Extension" are this implementation's additions (docs/protocol.md,
+second part).
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from caio.errors import STABLE_CODES
 from caio.protocol import Heartbeat, RouteConstraints, RouteGuarantees
@@ -18,6 +19,25 @@ from caio.subjects import SAFE_TOKEN
 
 Token = Annotated[str, Field(pattern=SAFE_TOKEN.pattern)]
 Availability = Literal["available", "unavailable"]
+Role = Literal["caller", "publisher", "admin"]
+# A service id glob on a key: token characters plus * and ? (broker/auth/keys.py).
+ServiceGlob = Annotated[str, Field(pattern=r"^[a-z0-9*?][a-z0-9_*?-]{0,63}$")]
+
+# -- headers -------------------------------------------------------------------
+
+
+class AuthorizationHeaders(BaseModel):
+    """NATS headers of every request a router authenticates (registry, route, keys)."""
+
+    authorization: str = Field(
+        alias="Authorization",
+        pattern=r"^Bearer \S+$",
+        description="`Bearer <key>`, the secret of an API key (`caio_<key_id>_<random>`)."
+        " Without it, or with a key that is unknown, revoked or expired, the reply is"
+        " `unauthenticated`. A router started with `--insecure-no-auth` accepts requests"
+        " without it.",
+    )
+
 
 # -- registry request bodies -----------------------------------------------
 
@@ -127,6 +147,11 @@ class GetReply(BaseModel):
     instances: list[str] | None = Field(
         None, description="Extension: live worker instances the answering router knows."
     )
+    owner: str | None = Field(
+        None,
+        description="Extension: the name of the API key that registered the service;"
+        " null when it was registered without one.",
+    )
 
 
 class ServiceSummary(BaseModel):
@@ -222,6 +247,91 @@ class ServiceReply(BaseModel):
     status: Literal["ok"]
     result: dict[str, Any]
     usage: dict[str, Any] | None = None
+
+
+# -- key administration (admin keys only) ------------------------------------
+
+
+class KeyPolicy(BaseModel):
+    """Limits that travel with a key and that its requests cannot lift."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data_locality: list[str] | None = Field(
+        None, description="Only services in one of these places; narrows route constraints."
+    )
+    hipaa_compliant: bool = Field(False, description="Only HIPAA-compliant services.")
+    requests_per_minute: int | None = Field(
+        None, gt=0, description="Route requests per minute across all routers (`rate_limited`)."
+    )
+
+
+class KeyCreateRequest(BaseModel):
+    """Create an API key; its secret is in the reply and nowhere else."""
+
+    name: Token = Field(description="Unique among keys that are not revoked.")
+    role: Role = Field(
+        description="`caller`: route, list, get, discover, validate; `publisher`: also"
+        " register/deregister services matching `services` that it owns; `admin`: everything."
+    )
+    capabilities: list[Token] | None = Field(None, description="Absent: every capability.")
+    services: list[ServiceGlob] | None = Field(
+        None, description="Service id globs (`*`, `?`); absent: every service."
+    )
+    expires_in_s: float | None = Field(None, gt=0, description="Absent: never expires.")
+    policy: KeyPolicy = Field(default_factory=KeyPolicy)
+    request_id: str | None = Field(None, description="Extension: goes into the audit record.")
+
+
+class KeyListRequest(BaseModel):
+    """`{}`: every key, revoked ones included, without secrets."""
+
+
+class KeyRevokeRequest(BaseModel):
+    """Revoke a key (kept, marked revoked) and free its name."""
+
+    key: str = Field(min_length=1, max_length=64, description="A key name or key id.")
+    request_id: str | None = Field(None, description="Extension: goes into the audit record.")
+
+
+class ApiKeyInfo(BaseModel):
+    """A key as `keys.list` shows it: never its secret or the secret's hash."""
+
+    key_id: str
+    name: Token
+    role: Role
+    capabilities: list[Token] | None = Field(description="null: every capability.")
+    services: list[ServiceGlob] | None = Field(description="null: every service.")
+    policy: KeyPolicy
+    created_at: float = Field(description="Unix time in seconds.")
+    expires_at: float | None = Field(description="Unix time in seconds; null: never.")
+    revoked_at: float | None = Field(description="Unix time in seconds; null: not revoked.")
+
+
+class _Created(BaseModel):
+    status: Literal["created"]
+    secret: str = Field(description="The key's secret: shown in this reply only, never stored.")
+
+
+# Fields come base by base from the last base, so `status` and `secret` lead.
+class KeyCreateReply(ApiKeyInfo, _Created):
+    """The new key: its secret (the only time it appears) and its public fields."""
+
+
+class KeyListReply(BaseModel):
+    """Every key, by name, without secrets."""
+
+    status: Literal["ok"]
+    keys: list[ApiKeyInfo]
+    count: int
+
+
+class KeyRevokeReply(BaseModel):
+    """The key no longer authenticates, on every router."""
+
+    status: Literal["revoked"]
+    key_id: str
+    name: Token
 
 
 class HeartbeatMessage(Heartbeat):

@@ -3,20 +3,22 @@
 The router's hot path is raw nats-py on purpose (several times faster than a
 FastStream subscriber); FastStream earns its place here, where its AsyncAPI
 generation pays. The ``NatsBroker`` built below is never connected and its
-handlers never run: they are typed stubs whose signatures *are* the spec
-(request body = the parameter, reply = the return annotation).
+handlers never run: they are typed stubs (``caio.asyncapi._operations``) whose
+signatures *are* the spec (request body = the parameter, reply = the return
+annotation).
 
 Operations are described from the side of CAIO's own components: the router
-receives registry and route requests and sends audit records; bridge workers
-receive service requests and send heartbeats.
+receives registry, route and key administration requests and sends audit
+records; bridge workers receive service requests and send heartbeats.
 
 FastStream 0.7 leaves three things out of an AsyncAPI 3.0 document that CAIO
 needs, so ``asyncapi_document`` adds them to FastStream's output:
 request-reply ``reply`` objects (FastStream ignores return annotations),
 channel ``parameters`` for ``{token}`` subjects, and key names the AsyncAPI
-3.0 key patterns accept (FastStream joins keys with ``:``). It also drops the
-``correlation_id`` header FastStream claims on every message: CAIO correlates
-through the NATS reply subject and ``request_id``, never a header.
+3.0 key patterns accept (FastStream joins keys with ``:``). It also replaces
+the ``correlation_id`` header FastStream claims on every message (CAIO
+correlates through the NATS reply subject and ``request_id``, never a header)
+with the ``Authorization`` header on the requests a router authenticates.
 """
 
 from __future__ import annotations
@@ -24,39 +26,16 @@ from __future__ import annotations
 import copy
 import json
 import typing
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import yaml
-from faststream import Path
 from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
-from caio.asyncapi._messages import (
-    DeregisterReply,
-    DiscoverReply,
-    DiscoverRequest,
-    DryRunReply,
-    ErrorReply,
-    GetReply,
-    HeartbeatMessage,
-    ListReply,
-    ListRequest,
-    RegisterReply,
-    RegisterRequest,
-    RouteReply,
-    ServiceIdRequest,
-    ServiceReply,
-    ValidateReply,
-    ValidateRequest,
-)
-from caio.protocol import (
-    AuditRecord,
-    RouteRequest,
-    ServiceRequest,
-)
+from caio.asyncapi._messages import AuthorizationHeaders, HeartbeatMessage
+from caio.asyncapi._operations import REQUEST_REPLY, RequestReply
+from caio.protocol import AuditRecord
 from caio.subjects import DEFAULT_PREFIX, SAFE_TOKEN, Subjects
 
 __all__ = [
@@ -73,138 +52,7 @@ PROTOCOL_VERSION = "1"
 ASYNCAPI_VERSION = "3.0.0"
 # Documented, never dialled: a fixed URL keeps the document independent of CAIO_NATS_URL.
 DOCUMENTED_SERVER = "nats://127.0.0.1:4222"
-ROUTER_QUEUE = "caio-router"
 
-Token = Annotated[str, Field(pattern=SAFE_TOKEN.pattern)]
-Availability = Literal["available", "unavailable"]
-
-
-# -- handler stubs: the signatures are the spec ------------------------------
-
-
-async def registry_register(body: RegisterRequest) -> RegisterReply | ErrorReply:
-    raise NotImplementedError  # documentation only; broker/registry.py serves this
-
-
-async def registry_deregister(body: ServiceIdRequest) -> DeregisterReply | ErrorReply:
-    raise NotImplementedError
-
-
-async def registry_get(body: ServiceIdRequest) -> GetReply | ErrorReply:
-    raise NotImplementedError
-
-
-async def registry_list(body: ListRequest) -> ListReply | ErrorReply:
-    raise NotImplementedError
-
-
-async def registry_discover(body: DiscoverRequest) -> DiscoverReply | ErrorReply:
-    raise NotImplementedError
-
-
-async def registry_validate(body: ValidateRequest) -> ValidateReply | ErrorReply:
-    raise NotImplementedError
-
-
-async def route(
-    body: RouteRequest, capability: Annotated[str, Path()]
-) -> RouteReply | DryRunReply | ErrorReply:
-    raise NotImplementedError  # broker/router.py serves this with raw nats-py
-
-
-async def service_request(
-    body: ServiceRequest,
-    service_id: Annotated[str, Path()],
-    capability: Annotated[str, Path()],
-) -> ServiceReply | ErrorReply:
-    raise NotImplementedError  # workers/base.py serves this
-
-
-@dataclass(frozen=True, slots=True)
-class _RequestReply:
-    name: str  # channel and operation key
-    subject: Callable[[Subjects], str]
-    handler: Callable[..., Awaitable[Any]]
-    summary: str
-    description: str
-    queue: str = ROUTER_QUEUE
-
-
-_REGISTRY_NOTE = (
-    " Served by the routers in the queue group `caio-router`. A request body may carry"
-    " `request_id` (extension); it goes into the audit record."
-)
-
-_REQUEST_REPLY: tuple[_RequestReply, ...] = (
-    _RequestReply(
-        "registry_register",
-        lambda s: s.registry("register"),
-        registry_register,
-        "Register a service contract.",
-        "Both contract dialects are accepted (nested and flat) and normalize to one model."
-        " Registering an id that exists with an identical contract is idempotent; with a"
-        " different contract it is `conflict` unless `replace` is true. A rejected"
-        " registration changes nothing." + _REGISTRY_NOTE,
-    ),
-    _RequestReply(
-        "registry_deregister",
-        lambda s: s.registry("deregister"),
-        registry_deregister,
-        "Remove a service from the registry.",
-        "An unknown id is `not_found`." + _REGISTRY_NOTE,
-    ),
-    _RequestReply(
-        "registry_get",
-        lambda s: s.registry("get"),
-        registry_get,
-        "Fetch one service's normalized contract.",
-        "`availability` is `available` while at least one live worker instance serves"
-        " the service. An unknown id is `not_found`." + _REGISTRY_NOTE,
-    ),
-    _RequestReply(
-        "registry_list",
-        lambda s: s.registry("list"),
-        registry_list,
-        "List registered services.",
-        "Every service, or those offering `capability`." + _REGISTRY_NOTE,
-    ),
-    _RequestReply(
-        "registry_discover",
-        lambda s: s.registry("discover"),
-        registry_discover,
-        "Rank services against capabilities, guarantees and constraints.",
-        "The same matching and ranking as routing, without calling anything." + _REGISTRY_NOTE,
-    ),
-    _RequestReply(
-        "registry_validate",
-        lambda s: s.registry("validate"),
-        registry_validate,
-        "Validate a contract without registering it.",
-        "Both contract dialects are accepted." + _REGISTRY_NOTE,
-    ),
-    _RequestReply(
-        "route",
-        lambda s: s.route("{capability}"),
-        route,
-        "Route a request to the best service offering a capability.",
-        "The router picks the best available service whose contract satisfies every"
-        " capability, guarantee and constraint, forwards the request, and replies with the"
-        " service's result and the chosen contract's guarantees. With `dry_run: true` it"
-        " replies with the decision and calls nothing. The same inputs and the same registry"
-        " revision always give the same decision. Bodies over 256 KiB get `payload_too_large`."
-        " Served by the routers in the queue group `caio-router`.",
-    ),
-    _RequestReply(
-        "service_request",
-        lambda s: s.service("{service_id}", "{capability}"),
-        service_request,
-        "The router forwards a routed request to one service.",
-        "Bridge workers of one service subscribe in a queue group named after the service"
-        " id. A worker that receives a request past `deadline_ms` answers `timeout` without"
-        " doing the work; an error reply may carry `retryable: true`.",
-        queue="",  # per service, so not one fixed name: the description says it
-    ),
-)
 
 _PARAMETERS: dict[str, dict[str, Any]] = {
     "capability": {
@@ -229,13 +77,18 @@ _HEARTBEAT_DESCRIPTION = (
 )
 _AUDIT_DESCRIPTION = (
     "JetStream stream `{stream}` holds `{prefix}.audit.>`. Every routing outcome (success,"
-    " error, no match, denial, invalid input) and every registry change writes one record"
-    " before the caller gets its reply. The last token is the service id, `_` when there is"
-    " none, so `{prefix}.audit.route.>` or `{prefix}.audit.*.<service_id>` filter on the"
-    " server. Records add `attempts` for forwarded requests, `dry_run: true` for dry runs and"
-    " `operation` for rejected registry input; registry records carry"
-    " `decision: {{action, registry_revision}}`. If the stream does not acknowledge a record"
-    " the caller gets a retryable `internal` error instead of an unrecorded answer."
+    " error, no match, denial, invalid input), every registry change and every API key change"
+    " (`kind: keys`, extension) writes one record before the caller gets its reply; a request"
+    " refused as `unauthenticated`, `forbidden` or `rate_limited` writes `kind: denied`,"
+    " `outcome: denied`."
+    " `caller` is the caller's API key name (null without one). The last token is the"
+    " service id, `_` when there is none, so `{prefix}.audit.route.>` or"
+    " `{prefix}.audit.*.<service_id>` filter on the server. Records add `attempts` for"
+    " forwarded requests, `dry_run: true` for dry runs and `operation` for rejected registry"
+    " input and for registry and keys denials; registry records carry"
+    " `decision: {{action, registry_revision}}`, key records `decision: {{action, key}}`."
+    " If the stream does not acknowledge a record the caller gets a retryable `internal`"
+    " error instead of an unrecorded answer."
 )
 _APP_DESCRIPTION = (
     "CAIO's public interface: what a client in any language can rely on with nothing but a"
@@ -245,11 +98,17 @@ _APP_DESCRIPTION = (
     "Service ids and capability names are subject tokens matching"
     f" `{SAFE_TOKEN.pattern}`; anything else is rejected with `invalid_contract` /"
     " `invalid_request` and never reaches a subscribe or publish.\n\n"
+    "Requests to the registry, route and keys subjects carry the NATS header"
+    " `Authorization: Bearer <key>` (`AuthorizationHeaders`); the key's role and policy"
+    " decide what it may do. Errors: `unauthenticated` (no key, or unknown, revoked,"
+    " expired), `forbidden` (not allowed for this key), `rate_limited` (a route request over"
+    " the key's per-minute limit). Routers answer only reply subjects starting with `_INBOX.` or"
+    " `_INBOX_`; bodies nested deeper than 32 levels are `invalid_request`.\n\n"
     "Every request-reply subject answers, never stays silent: on failure with"
     ' `{"status": "error", "request_id", "error": {"code", "message", "details",'
     ' "retryable"?}}` (`ErrorReply`). Replies go to the requester\'s NATS reply subject.\n\n'
-    "Operations are described from the side of CAIO's components: routers receive registry"
-    " and route requests and send audit records; bridge workers receive service requests"
+    "Operations are described from the side of CAIO's components: routers receive registry,"
+    " route and keys requests and send audit records; bridge workers receive service requests"
     " and send heartbeats.\n\n"
     "Generated by `caio asyncapi`; do not edit by hand."
 )
@@ -262,7 +121,7 @@ def build_spec_app(prefix: str = DEFAULT_PREFIX) -> AsyncAPI:
         DOCUMENTED_SERVER,
         description="The NATS server CAIO runs on (CAIO_NATS_URL).",
     )
-    for endpoint in _REQUEST_REPLY:
+    for endpoint in REQUEST_REPLY:
         broker.subscriber(
             endpoint.subject(subjects),
             queue=endpoint.queue,
@@ -291,7 +150,7 @@ def build_spec_app(prefix: str = DEFAULT_PREFIX) -> AsyncAPI:
 
 
 _SUMMARIES: dict[str, str] = {
-    **{endpoint.name: endpoint.summary for endpoint in _REQUEST_REPLY},
+    **{endpoint.name: endpoint.summary for endpoint in REQUEST_REPLY},
     "heartbeat": "A bridge worker instance announces it is alive.",
     "audit": "The router records one decision in the audit stream.",
 }
@@ -326,6 +185,12 @@ def _complete(doc: dict[str, Any]) -> None:
     schemas: dict[str, Any] = components["schemas"]
     for message in messages.values():
         message.pop("correlationId", None)
+    _add_schema(AuthorizationHeaders, schemas)
+    for endpoint in REQUEST_REPLY:
+        if endpoint.authenticated:
+            for ref in doc["channels"][endpoint.name]["messages"].values():
+                message = _resolve(doc, ref["$ref"])
+                message["headers"] = {"$ref": "#/components/schemas/AuthorizationHeaders"}
 
     for name, channel in doc["channels"].items():
         params = _path_params(channel.get("address") or "")
@@ -333,12 +198,12 @@ def _complete(doc: dict[str, Any]) -> None:
             channel["parameters"] = {param: copy.deepcopy(_PARAMETERS[param]) for param in params}
         doc["operations"][name]["summary"] = _SUMMARIES[name]
 
-    for endpoint in _REQUEST_REPLY:
+    for endpoint in REQUEST_REPLY:
         _add_reply(doc, endpoint, messages, schemas)
 
     # FastStream keeps subscribers in a WeakSet, so its order follows object
     # addresses and changes from run to run: impose the protocol's order here.
-    operations = [endpoint.name for endpoint in _REQUEST_REPLY] + ["heartbeat", "audit"]
+    operations = [endpoint.name for endpoint in REQUEST_REPLY] + ["heartbeat", "audit"]
     channels = [n for name in operations for n in (name, f"{name}_reply") if n in doc["channels"]]
     doc["channels"] = _reorder(doc["channels"], channels)
     doc["operations"] = _reorder(doc["operations"], operations)
@@ -350,6 +215,13 @@ def _reorder(mapping: dict[str, Any], order: list[str]) -> dict[str, Any]:
     if set(mapping) != set(order):  # FastStream named something differently than expected
         raise RuntimeError(f"unexpected AsyncAPI keys: {sorted(set(mapping) ^ set(order))}")
     return {key: mapping[key] for key in order}
+
+
+def _resolve(doc: dict[str, Any], ref: str) -> Any:
+    node: Any = doc
+    for part in ref.removeprefix("#/").split("/"):
+        node = node[part]
+    return node
 
 
 def _path_params(address: str) -> list[str]:
@@ -371,7 +243,7 @@ def _rename_message_keys(doc: dict[str, Any]) -> None:
 
 def _add_reply(
     doc: dict[str, Any],
-    endpoint: _RequestReply,
+    endpoint: RequestReply,
     messages: dict[str, Any],
     schemas: dict[str, Any],
 ) -> None:

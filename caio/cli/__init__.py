@@ -7,7 +7,7 @@ from typing import Any
 import typer
 
 from caio import __version__
-from caio.cli import _common, audit, docs, keys, registry, route, serve, up
+from caio.cli import _common, audit, docs, jobs, keys, registry, route, serve, up
 from caio.natsauth import NatsCredentials
 
 __all__ = ["app", "main"]
@@ -77,6 +77,7 @@ route.register_commands(app)
 docs.register_commands(app)
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(keys.keys_app, name="keys")
+app.add_typer(jobs.jobs_app, name="jobs")
 
 
 def main() -> None:

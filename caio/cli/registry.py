@@ -127,6 +127,61 @@ def services(
     console.print(table)
 
 
+def stats(
+    capability: Annotated[
+        str | None, typer.Option("--capability", "-c", help="Only services offering this.")
+    ] = None,
+    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
+    prefix: PrefixOption = "caio",
+    api_key: ApiKeyOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """What services deliver (as one router observed) beside what their contracts promise."""
+
+    async def go() -> list[dict[str, Any]]:
+        async with cli_client(nats_url, prefix, api_key) as caio:
+            return await caio.service_stats(capability)
+
+    found = run_async(go())
+    if json_out:
+        print_json(found)
+        return
+    table = Table(title="service stats (one router's observations)")
+    for column in (
+        "service",
+        "live",
+        "circuit",
+        "p95 bound",
+        "p50",
+        "p95",
+        "p99",
+        "errors",
+        "req/s",
+        "guarantee",
+    ):
+        table.add_column(column)
+
+    def ms(value: object) -> str:
+        return f"{value:g}" if isinstance(value, int | float) else "-"
+
+    for s in found:
+        observed, bound = s["observed"], s["contract"]["p95_latency_ms"]
+        verdict = "[red]violated[/]" if s["guarantee"] == "violated" else "kept"
+        table.add_row(
+            s["service_id"],
+            str(s["instances"]),
+            s["circuit"],
+            ms(bound),
+            ms(observed["p50_ms"]),
+            ms(observed["p95_ms"]),
+            ms(observed["p99_ms"]),
+            f"{observed['error_rate']:.1%}",
+            ms(observed["throughput_per_s"]),
+            verdict,
+        )
+    console.print(table)
+
+
 def validate(files: FilesArgument, json_out: JsonOption = False) -> None:
     """Check contract files locally (no server needed); exit 1 if any is invalid."""
     from broker.contracts import load_contract_file
@@ -164,4 +219,5 @@ def register_commands(app: typer.Typer) -> None:
     app.command()(register)
     app.command()(deregister)
     app.command()(services)
+    app.command()(stats)
     app.command()(validate)

@@ -34,6 +34,8 @@ def contract(
     locality: str | None = "cloud",
     hipaa: bool = False,
     context_tokens: int | None = 8000,
+    per_minute: int | None = None,
+    max_concurrent: int | None = None,
 ) -> dict[str, Any]:
     """A nested-dialect contract with the properties matching reads."""
     service: dict[str, Any] = {
@@ -53,8 +55,15 @@ def contract(
         service["cost"] = {"model": "per_token", "token_cost": token_cost, "currency": "USD"}
     if locality is not None:
         service["privacy"]["data_locality"] = locality
+    constraints: dict[str, Any] = {}
     if context_tokens is not None:
-        service["constraints"] = {"context_length": {"max_tokens": context_tokens}}
+        constraints["context_length"] = {"max_tokens": context_tokens}
+    if per_minute is not None:
+        constraints["rate_limit"] = {"per_minute": per_minute}
+    if max_concurrent is not None:
+        constraints["max_concurrent_requests"] = max_concurrent
+    if constraints:
+        service["constraints"] = constraints
     return {"service": service}
 
 
@@ -80,6 +89,12 @@ class FakeService:
         self.instance_id = f"{service_id}-test"
         self.mode = "ok"
         self.error_code = "service_error"
+        self.retryable = True
+        self.delay_s = 0.0  # answer after this long
+        self.hold: asyncio.Event | None = None  # answer only once this is set
+        self.in_flight = 0
+        self.peak_in_flight = 0
+        self._tasks: set[asyncio.Task[None]] = set()
         self.received: list[dict[str, Any]] = []
         self.request_seen = asyncio.Event()
         self._subs: list[Subscription] = []
@@ -114,11 +129,27 @@ class FakeService:
         await self.nc.flush()
 
     async def _on_request(self, msg: Msg) -> None:
+        # nats-py runs one subscription's callbacks one at a time: serve each in
+        # its own task so requests overlap as they would at a real service.
+        task = asyncio.create_task(self._serve(msg))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _serve(self, msg: Msg) -> None:
         body = orjson.loads(msg.data)
         self.received.append(body)
         self.request_seen.set()
         if self.mode == "hang":
             return
+        self.in_flight += 1
+        self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+        try:
+            if self.hold is not None:
+                await self.hold.wait()
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+        finally:
+            self.in_flight -= 1
         if self.mode == "error":
             reply = {
                 "status": "error",
@@ -126,7 +157,7 @@ class FakeService:
                 "error": {
                     "code": self.error_code,
                     "message": f"{self.service_id} failed",
-                    "retryable": True,
+                    "retryable": self.retryable,
                 },
             }
         else:

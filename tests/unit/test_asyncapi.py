@@ -6,21 +6,27 @@ import json
 import os
 import subprocess
 import sys
+import typing
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
+from broker.auth import keys as auth_keys
+from broker.auth.admin import _CreateBody, _KeyBody
 from caio.asyncapi import asyncapi_document
 from caio.errors import STABLE_CODES
+from caio.protocol import AuditKind
 from caio.subjects import REGISTRY_OPERATIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "asyncapi.yaml"
 
+KEYS_OPERATIONS = ("create", "list", "revoke")
 PROTOCOL_SUBJECTS = {
     *(f"caio.registry.{operation}" for operation in REGISTRY_OPERATIONS),
+    *(f"caio.keys.{operation}" for operation in KEYS_OPERATIONS),
     "caio.route.{capability}",
     "caio.svc.{service_id}.{capability}",
     "caio.heartbeat.{service_id}",
@@ -73,11 +79,118 @@ def test_every_request_reply_operation_documents_its_error_reply(document: dict[
     receiving = {
         name: op for name, op in document["operations"].items() if op["action"] == "receive"
     }
-    assert len(receiving) == len(REGISTRY_OPERATIONS) + 2  # + route, service request
+    # + route, service request
+    assert len(receiving) == len(REGISTRY_OPERATIONS) + len(KEYS_OPERATIONS) + 2
     for name, operation in receiving.items():
         replies = [ref["$ref"].rsplit("/", 1)[-1] for ref in operation["reply"]["messages"]]
         assert "ErrorReply" in replies, name
         assert len(replies) >= 2, name
+
+
+def _request_messages(doc: dict[str, Any], address: str) -> list[dict[str, Any]]:
+    (channel,) = [c for c in doc["channels"].values() if c["address"] == address]
+    return [_resolve(doc, ref["$ref"]) for ref in channel["messages"].values()]
+
+
+def test_every_keys_subject_is_served_by_the_routers(document: dict[str, Any]) -> None:
+    for operation in KEYS_OPERATIONS:
+        (channel,) = [
+            c for c in document["channels"].values() if c["address"] == f"caio.keys.{operation}"
+        ]
+        assert channel["bindings"]["nats"]["queue"] == "caio-router"
+        assert "Admin keys only" in channel["description"]
+
+
+@pytest.mark.parametrize(
+    "address",
+    sorted(
+        {
+            *(f"caio.registry.{operation}" for operation in REGISTRY_OPERATIONS),
+            *(f"caio.keys.{operation}" for operation in KEYS_OPERATIONS),
+            "caio.route.{capability}",
+        }
+    ),
+)
+def test_every_authenticated_request_declares_the_authorization_header(
+    document: dict[str, Any], address: str
+) -> None:
+    messages = _request_messages(document, address)
+    assert messages
+    for message in messages:
+        headers = _resolve(document, message["headers"]["$ref"])
+        assert headers["type"] == "object"
+        assert headers["required"] == ["Authorization"]
+        assert headers["properties"]["Authorization"]["pattern"] == r"^Bearer \S+$"
+        assert "correlationId" not in message
+
+
+def test_only_router_requests_declare_the_authorization_header(document: dict[str, Any]) -> None:
+    for message in _request_messages(document, "caio.svc.{service_id}.{capability}"):
+        assert "headers" not in message
+
+
+def test_denials_are_described_on_every_router_subject(document: dict[str, Any]) -> None:
+    for channel in document["channels"].values():
+        address = channel["address"] or ""
+        if address.startswith(("caio.registry.", "caio.route.", "caio.keys.")):
+            for code in ("unauthenticated", "forbidden", "rate_limited"):
+                assert f"`{code}`" in channel["description"], (address, code)
+
+
+def test_keys_bodies_mirror_the_key_administration(document: dict[str, Any]) -> None:
+    schemas = document["components"]["schemas"]
+    create = schemas["KeyCreateRequest"]
+    assert set(create["properties"]) == {*_CreateBody.model_fields, "request_id"}
+    assert create["required"] == ["name", "role"]
+    assert set(schemas["KeyRevokeRequest"]["properties"]) == {*_KeyBody.model_fields, "request_id"}
+    public = set(auth_keys.ApiKey.model_fields) - {"secret_sha256"}
+    assert set(schemas["ApiKeyInfo"]["properties"]) == public
+    assert set(schemas["ApiKeyInfo"]["required"]) == public  # public() dumps every field
+    reply = schemas["KeyCreateReply"]
+    assert set(reply["properties"]) == {"status", "secret", *public}
+    assert set(reply["required"]) == {"status", "secret", *public}
+    policy = set(auth_keys.CallerPolicy.model_fields)
+    assert set(schemas["KeyPolicy"]["properties"]) == policy
+    roles = set(typing.get_args(auth_keys.Role))
+    assert set(create["properties"]["role"]["enum"]) == roles
+    glob = create["properties"]["services"]["anyOf"][0]["items"]["pattern"]
+    assert glob == auth_keys._GLOB.pattern
+    assert set(schemas["KeyListReply"]["required"]) == {"status", "keys", "count"}
+    assert set(schemas["KeyRevokeReply"]["required"]) == {"status", "key_id", "name"}
+
+
+def test_a_real_key_record_fits_the_documented_replies() -> None:
+    from caio.asyncapi._messages import ApiKeyInfo, KeyCreateReply
+
+    secret, key_id, digest = auth_keys.new_secret()
+    key = auth_keys.ApiKey(
+        key_id=key_id,
+        name="ci-bot",
+        role="publisher",
+        services=["ci-*"],
+        policy=auth_keys.CallerPolicy(data_locality=["eu"], requests_per_minute=60),
+        created_at=1.0,
+        secret_sha256=digest,
+    )
+    KeyCreateReply.model_validate({"status": "created", "secret": secret, **key.public()})
+    ApiKeyInfo.model_validate(key.public())
+
+
+def test_get_reply_carries_the_owner(document: dict[str, Any]) -> None:
+    owner = document["components"]["schemas"]["GetReply"]["properties"]["owner"]
+    assert {"type": "string"} in owner["anyOf"]
+
+
+def test_audit_kinds_include_keys(document: dict[str, Any]) -> None:
+    kinds = set(typing.get_args(AuditKind))
+    assert "keys" in kinds
+    assert set(document["components"]["schemas"]["AuditRecord"]["properties"]["kind"]["enum"]) == (
+        kinds
+    )
+    (audit,) = [
+        c for c in document["channels"].values() if (c["address"] or "").startswith("caio.audit.")
+    ]
+    assert set(audit["parameters"]["kind"]["enum"]) == kinds
 
 
 def test_every_reference_resolves(document: dict[str, Any]) -> None:

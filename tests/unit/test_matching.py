@@ -75,8 +75,8 @@ def query(capability: str = "code_review", **kwargs: Any) -> MatchQuery:
     )
 
 
-def everyone(_: str) -> bool:
-    return True
+def everyone(_: str) -> str | None:
+    return None  # every service has a live worker
 
 
 # -- tables -------------------------------------------------------------------
@@ -128,7 +128,7 @@ def test_each_constraint_accepts_or_excludes_with_a_reason(
 
 
 def test_an_unavailable_service_is_excluded_last() -> None:
-    decision = match(catalog_of(make("s")), query(), lambda _: False)
+    decision = match(catalog_of(make("s")), query(), lambda _: "unavailable: no live worker")
 
     assert decision.excluded == {"s": "unavailable: no live worker"}
 

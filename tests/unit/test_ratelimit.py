@@ -9,7 +9,7 @@ from nats.js.errors import APIError, ServiceUnavailableError
 
 from broker.ratelimit import (
     SlidingWindowLimiter,
-    _is_refusal,
+    is_per_subject_refusal,
     limit_stream_name,
     limit_subject,
     retry_after,
@@ -98,7 +98,7 @@ def test_only_the_per_subject_limit_error_counts_as_a_refusal() -> None:
     )
     no_jetstream = ServiceUnavailableError(code=503, err_code=10039, description="not enabled")
 
-    assert _is_refusal(refusal)
-    assert not _is_refusal(other_store_failure)
-    assert not _is_refusal(no_jetstream)
-    assert not _is_refusal(APIError())
+    assert is_per_subject_refusal(refusal)
+    assert not is_per_subject_refusal(other_store_failure)
+    assert not is_per_subject_refusal(no_jetstream)
+    assert not is_per_subject_refusal(APIError())

@@ -1,0 +1,483 @@
+"""Durable jobs: ``<prefix>.jobs.<capability>`` run through routing, results kept.
+
+A job is a route request published to JetStream instead of sent as a
+request. All routers share one durable pull consumer on ``CAIO_JOBS`` (a
+work queue), so each job is out to one router at a time. A router runs it
+through ``RouteHandler.handle`` (authentication, policy, matching, fallback,
+audit: all unchanged), stores the reply in ``CAIO_RESULTS`` under
+``<prefix>.results.<request_id>`` and acks only after that store.
+
+Exactly one visible result: ``CAIO_RESULTS`` keeps one message per subject
+and refuses later ones (discard-new per subject). A router that finishes a
+job someone else already finished gets that refusal and just acks; a
+redelivery after a crash between store and ack finds the result before
+running and just acks. The service may so be called more than once; the
+caller sees one answer.
+
+Retries are counted by JetStream's delivery count, not by a consumer
+``max_deliver``: a limit there would strand a job whose last delivery died
+with its router (never redelivered, never answered). Here the delivery past
+``max_attempts`` is dead-lettered instead of run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import (
+    AckPolicy,
+    ConsumerConfig,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
+from nats.js.errors import APIError, NotFoundError
+
+from broker.audit import AuditLog, rfc3339_now
+from broker.routing import RouteHandler
+from caio.errors import CAIOError, InvalidRequest
+from caio.jsonwire import dumps, error_reply, loads
+from caio.subjects import Subjects, is_safe_request_id, is_safe_token
+
+__all__ = ["JobRunner", "JobSettings", "ensure_job_streams", "is_retryable"]
+
+log = structlog.get_logger("caio.jobs")
+
+PER_SUBJECT_LIMIT = 10077  # the results stream refused a second result for one id
+STREAM_NAME_IN_USE = 10058
+MSG_ID = "Nats-Msg-Id"
+RETRYABLE_CODES = frozenset({"timeout", "service_unavailable", "rate_limited", "internal"})
+
+
+@dataclass(frozen=True, slots=True)
+class JobSettings:
+    enabled: bool = True
+    consumer: str = "caio-jobs"  # the one durable all routers share
+    max_concurrent: int = 64  # jobs this router runs at once
+    max_attempts: int = 4  # deliveries before a retryable failure is dead-lettered
+    retry_backoff_s: tuple[float, ...] = (1.0, 5.0, 30.0)  # nak delay after attempt 1, 2, 3+
+    # Consumer and stream settings: the first router to create them decides;
+    # later routers use what exists (see ensure_job_streams).
+    ack_wait_s: float = 30.0  # a crashed router's jobs come back after this
+    max_ack_pending: int = 1024  # jobs out at once across every router
+    duplicate_window_s: float = 600.0  # a re-submitted request id is dropped within this
+    result_max_age_days: float = 7.0
+    max_job_bytes: int = 264 * 1024  # the route payload limit plus room for headers
+    # Workers heartbeat at least every 5 s: a router that just started does not
+    # know who is alive, and would turn jobs into final `no_matching_service`.
+    warmup_s: float = 5.0
+    fetch_timeout_s: float = 1.0
+    store_timeout_s: float = 5.0
+
+
+def is_retryable(reply: dict[str, Any]) -> bool:
+    """Whether another delivery may succeed where this reply failed."""
+    if reply.get("status") != "error":
+        return False
+    error = reply.get("error") or {}
+    code = error.get("code")
+    if code in RETRYABLE_CODES:
+        return True
+    if code == "no_matching_service":
+        # Matching services exist but none is usable right now (no live worker,
+        # circuit open): that passes, so the job waits instead of failing for good.
+        excluded = (error.get("details") or {}).get("excluded") or {}
+        return bool(excluded) and all(
+            str(reason).startswith("unavailable") for reason in excluded.values()
+        )
+    if code != "service_error":
+        return False
+    # The route reply's own flag is not set when the services' errors are passed
+    # on; each attempt keeps what its service said.
+    attempts = reply.get("attempts") or (error.get("details") or {}).get("attempts") or []
+    said_retry = [_attempt_retryable(a.get("error") or {}) for a in attempts]
+    return error.get("retryable") is True or (bool(said_retry) and all(said_retry))
+
+
+def _attempt_retryable(error: dict[str, Any]) -> bool:
+    return error.get("retryable") is True or error.get("code") in RETRYABLE_CODES
+
+
+async def ensure_job_streams(
+    js: JetStreamContext, subjects: Subjects, settings: JobSettings, replicas: int = 1
+) -> float:
+    """Create CAIO_JOBS, CAIO_RESULTS, CAIO_DEAD and the consumer; the ack wait in force."""
+    max_age = settings.result_max_age_days * 86_400
+    streams = (
+        StreamConfig(
+            name=subjects.jobs_stream,
+            subjects=[subjects.jobs_all],
+            retention=RetentionPolicy.WORK_QUEUE,  # acked jobs leave; the backlog is the stream
+            duplicate_window=settings.duplicate_window_s,
+            max_msg_size=settings.max_job_bytes,
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            description="CAIO durable jobs: route requests waiting for a router",
+        ),
+        StreamConfig(
+            name=subjects.results_stream,
+            subjects=[subjects.results_all],
+            max_msgs_per_subject=1,
+            discard=DiscardPolicy.NEW,
+            discard_new_per_subject=True,  # the second result for an id is refused
+            max_age=max_age,
+            allow_direct=True,
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            description="CAIO job results: one per request id",
+        ),
+        StreamConfig(
+            name=subjects.dead_letter_stream,
+            subjects=[subjects.dead_letters_all],
+            duplicate_window=settings.duplicate_window_s,
+            max_age=max_age,
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            description="CAIO dead-lettered jobs, with the reason",
+        ),
+    )
+    for config in streams:
+        await _ensure_stream(js, config)
+    return await _ensure_consumer(js, subjects, settings, replicas)
+
+
+async def _ensure_stream(js: JetStreamContext, wanted: StreamConfig) -> None:
+    try:
+        await js.add_stream(wanted)  # identical config: success, so racing routers pass
+        return
+    except APIError as exc:
+        if exc.err_code != STREAM_NAME_IN_USE:
+            raise
+    # Not updated in place (routers with other replicas would flip it back and
+    # forth); only what the guarantees rest on must match.
+    assert wanted.name is not None
+    have = (await js.stream_info(wanted.name)).config
+    if have.subjects != wanted.subjects or (
+        wanted.max_msgs_per_subject == 1
+        and not (have.max_msgs_per_subject == 1 and have.discard_new_per_subject)
+    ):
+        raise CAIOError(f"stream {wanted.name} exists with settings durable jobs cannot use")
+
+
+async def _ensure_consumer(
+    js: JetStreamContext, subjects: Subjects, settings: JobSettings, replicas: int
+) -> float:
+    """The shared consumer; an existing one is used as it is.
+
+    Checked on the real server: creating a consumer under an existing name with
+    other settings silently updates it, so each router would reset the ack wait
+    an operator tuned. Create only when it is missing.
+    """
+    stream = subjects.jobs_stream
+    try:
+        info = await js.consumer_info(stream, settings.consumer)
+    except NotFoundError:
+        info = await js.add_consumer(
+            stream,
+            ConsumerConfig(
+                durable_name=settings.consumer,
+                filter_subject=subjects.jobs_all,
+                ack_policy=AckPolicy.EXPLICIT,
+                ack_wait=settings.ack_wait_s,
+                max_deliver=-1,  # attempts are counted here, see the module docstring
+                max_ack_pending=settings.max_ack_pending,
+                num_replicas=replicas,
+                description="CAIO routers: durable jobs",
+            ),
+        )
+    config = info.config
+    if config.ack_policy != AckPolicy.EXPLICIT or config.filter_subject != subjects.jobs_all:
+        raise CAIOError(f"consumer {settings.consumer} on {stream} is not an explicit-ack jobs one")
+    return float(config.ack_wait or settings.ack_wait_s)
+
+
+@dataclass(slots=True)
+class JobStats:
+    done: int = 0
+    retried: int = 0
+    dead_lettered: int = 0
+    already_done: int = 0  # a result existed before running (redelivery, late resubmit)
+    store_refused: int = 0  # another router stored first
+
+
+@dataclass(slots=True)
+class _Job:
+    msg: Msg
+    capability: str
+    deliveries: int
+    request_id: str | None = None
+    payload: bytes = b""
+    problem: str | None = None  # why it cannot run, when it cannot
+
+
+class JobRunner:
+    """Fetches jobs for one router, runs them, stores results, acks."""
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        subjects: Subjects,
+        routes: RouteHandler,
+        audit: AuditLog,
+        settings: JobSettings,
+        replicas: int = 1,
+    ) -> None:
+        self._js = js
+        self._subjects = subjects
+        self._routes = routes
+        self._audit = audit
+        self._settings = settings
+        self._replicas = replicas
+        self._running: dict[asyncio.Task[None], Msg] = {}
+        self._loops: list[asyncio.Task[None]] = []
+        self._ack_wait_s = settings.ack_wait_s
+        self.stats = JobStats()
+
+    async def start(self) -> None:
+        self._ack_wait_s = await ensure_job_streams(
+            self._js, self._subjects, self._settings, self._replicas
+        )
+        sub = await self._js.pull_subscribe_bind(
+            self._settings.consumer, self._subjects.jobs_stream
+        )
+        self._loops = [
+            asyncio.create_task(self._fetch_loop(sub), name="caio-jobs-fetch"),
+            asyncio.create_task(self._progress_loop(), name="caio-jobs-progress"),
+        ]
+
+    async def stop(self, drain_timeout_s: float) -> None:
+        """Stop fetching; let running jobs finish (bounded); hand the rest back."""
+        for task in self._loops:
+            task.cancel()  # a pull cut short is harmless: those jobs are redelivered
+        await asyncio.gather(*self._loops, return_exceptions=True)
+        if self._running:
+            _, pending = await asyncio.wait(set(self._running), timeout=drain_timeout_s)
+            for task in pending:
+                task.cancel()  # it naks its job on the way out
+            await asyncio.gather(*pending, return_exceptions=True)
+        log.info("jobs_stopped", **{k: getattr(self.stats, k) for k in JobStats.__slots__})
+
+    async def _fetch_loop(self, sub: JetStreamContext.PullSubscription) -> None:
+        await asyncio.sleep(self._settings.warmup_s)
+        try:
+            while True:
+                free = self._settings.max_concurrent - len(self._running)
+                if free <= 0:
+                    await asyncio.wait(set(self._running), return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    msgs = await sub.fetch(free, timeout=self._settings.fetch_timeout_s)
+                except TimeoutError:
+                    continue  # nothing waiting (nats' TimeoutError is a subclass)
+                except Exception as exc:  # noqa: BLE001 - disconnected: try again shortly
+                    log.warning("jobs_fetch_failed", error=repr(exc))
+                    await asyncio.sleep(self._settings.fetch_timeout_s)
+                    continue
+                for msg in msgs:
+                    task = asyncio.create_task(self._run(msg))
+                    self._running[task] = msg
+                    task.add_done_callback(self._finished)
+        finally:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.pop(task, None)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("job_crashed", error=repr(exc))  # not acked: it comes back
+
+    async def _progress_loop(self) -> None:
+        """Tell JetStream every running job is alive, so ack_wait covers only crashes.
+
+        Without this, ack_wait would have to exceed the longest job timeout
+        (up to an hour) and a crashed router's jobs would wait that long.
+        """
+        while True:
+            await asyncio.sleep(self._ack_wait_s / 3)
+            for msg in list(self._running.values()):
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
+
+    # -- one job --------------------------------------------------------------
+
+    async def _run(self, msg: Msg) -> None:
+        try:
+            job = self._read(msg)
+            if job.request_id is None:
+                await self._unusable(job)
+            elif await self._has_result(job.request_id):
+                self.stats.already_done += 1
+            elif job.deliveries > self._settings.max_attempts:
+                await self._abandoned(job, job.request_id)
+            else:
+                await self._execute(job, job.request_id)
+                return  # _execute acks or naks itself
+            await msg.ack()
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):
+                await msg.nak()  # stopping: straight back to another router
+            raise
+        except Exception as exc:  # noqa: BLE001 - JetStream trouble: the job is not lost
+            log.warning("job_deferred", subject=msg.subject, error=repr(exc))
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=self._delay(msg.metadata.num_delivered, None))
+
+    def _read(self, msg: Msg) -> _Job:
+        """The job's capability and request id (body first, then ``Nats-Msg-Id``)."""
+        prefix = f"{self._subjects.prefix}.jobs."
+        job = _Job(msg, msg.subject[len(prefix) :], msg.metadata.num_delivered, payload=msg.data)
+        header_id = (msg.headers or {}).get(MSG_ID)
+        try:
+            body = loads(msg.data)
+        except Exception:  # noqa: BLE001 - routing answers invalid_request for it
+            body = None
+        body_id = body.get("request_id") if isinstance(body, dict) else None
+        candidate = body_id if body_id is not None else header_id
+        if not is_safe_request_id(candidate):
+            job.problem = (
+                f"request id {candidate!r} is not safe (1-128 of A-Z, a-z, 0-9, '_', '-')"
+                if candidate is not None
+                else "the job has no request_id (in the body or the Nats-Msg-Id header)"
+            )
+            return job
+        job.request_id = candidate
+        if isinstance(body, dict) and body_id is None:
+            job.payload = dumps({**body, "request_id": candidate})  # the audit names it too
+        return job
+
+    async def _execute(self, job: _Job, request_id: str) -> None:
+        reply = await self._routes.handle(job.capability, job.payload, job.msg.headers)
+        reply["request_id"] = request_id
+        if is_retryable(reply) and job.deliveries < self._settings.max_attempts:
+            self.stats.retried += 1
+            await job.msg.nak(delay=self._delay(job.deliveries, reply))
+            return
+        if is_retryable(reply):
+            error = reply.get("error") or {}
+            reason = (
+                f"still failing after {job.deliveries} attempts: "
+                f"{error.get('code')}: {error.get('message')}"
+            )
+            await self._dead_letter(job, reason, error)
+            reply["job"] = self._job_info(job, reason)
+        else:
+            reply["job"] = self._job_info(job, None)
+        await self._store(request_id, reply)
+        self.stats.done += 1
+        await job.msg.ack()
+
+    async def _abandoned(self, job: _Job, request_id: str) -> None:
+        """Delivered more often than allowed without an answer: routers died running it."""
+        reason = (
+            f"delivered {job.deliveries} times without finishing "
+            "(routers stopped or lost it while running it)"
+        )
+        error = CAIOError(f"job abandoned: {reason}", request_id=request_id)
+        await self._audit.record(
+            kind="route",
+            outcome="error",
+            request_id=request_id,
+            capability=job.capability if is_safe_token(job.capability) else None,
+            error=error.to_error(),
+            extra={"job": {"dead_letter": True}},
+        )
+        await self._dead_letter(job, reason, error.to_error())
+        reply = error_reply(error, request_id)
+        reply["job"] = self._job_info(job, reason)
+        await self._store(request_id, reply)
+
+    async def _unusable(self, job: _Job) -> None:
+        """No id to store a result under: audited as invalid and dead-lettered."""
+        assert job.problem is not None
+        error = InvalidRequest(job.problem).to_error()
+        capability = job.capability if is_safe_token(job.capability) else None
+        await self._audit.record(
+            kind="invalid",
+            outcome="invalid",
+            request_id=None,
+            capability=capability,
+            error=error,
+            extra={"job": {"subject": job.msg.subject[:200]}},
+        )
+        await self._dead_letter(job, job.problem, error)
+
+    # -- JetStream writes ---------------------------------------------------
+
+    async def _has_result(self, request_id: str) -> bool:
+        try:
+            await self._js.get_msg(
+                self._subjects.results_stream,
+                subject=self._subjects.result(request_id),
+                direct=True,
+            )
+        except NotFoundError:
+            return False
+        return True
+
+    async def _store(self, request_id: str, reply: dict[str, Any]) -> None:
+        try:
+            await self._js.publish(
+                self._subjects.result(request_id),
+                dumps(reply),
+                timeout=self._settings.store_timeout_s,
+                stream=self._subjects.results_stream,
+            )
+        except APIError as exc:
+            if exc.err_code != PER_SUBJECT_LIMIT:
+                raise
+            self.stats.store_refused += 1  # another router's result stands; ours is dropped
+
+    async def _dead_letter(self, job: _Job, reason: str, error: dict[str, Any] | None) -> None:
+        try:
+            body = loads(job.payload)
+        except Exception:  # noqa: BLE001 - not JSON: the reason says so, the body is left out
+            body = None
+        record = {
+            "ts": rfc3339_now(),
+            "request_id": job.request_id,
+            "capability": job.capability[:200],
+            "reason": reason,
+            "deliveries": job.deliveries,
+            "error": error,
+            "job": body if isinstance(body, dict) else None,  # never the Authorization header
+        }
+        capability = job.capability if is_safe_token(job.capability) else None
+        # The job's stream sequence names it: a dead-lettering repeated after a
+        # crash is dropped by the dead-letter stream's duplicate window.
+        seq = job.msg.metadata.sequence.stream
+        await self._js.publish(
+            self._subjects.dead_letter(capability),
+            dumps(record),
+            timeout=self._settings.store_timeout_s,
+            stream=self._subjects.dead_letter_stream,
+            headers={MSG_ID: f"job-{seq}"},
+        )
+        self.stats.dead_lettered += 1
+
+    def _job_info(self, job: _Job, dead_reason: str | None) -> dict[str, Any]:
+        info: dict[str, Any] = {
+            "capability": job.capability,
+            "deliveries": job.deliveries,
+            "finished_at": rfc3339_now(),
+            "dead_letter": dead_reason is not None,
+        }
+        if dead_reason is not None:
+            info["reason"] = dead_reason
+        return info
+
+    def _delay(self, deliveries: int, reply: dict[str, Any] | None) -> float:
+        backoff = self._settings.retry_backoff_s or (1.0,)
+        delay = backoff[min(max(deliveries, 1), len(backoff)) - 1]
+        if reply is not None:  # a rate limit says when to come back
+            details = (reply.get("error") or {}).get("details") or {}
+            retry_after = details.get("retry_after_s")
+            if isinstance(retry_after, int | float) and not isinstance(retry_after, bool):
+                delay = max(delay, float(retry_after))
+        return delay

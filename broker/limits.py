@@ -1,0 +1,144 @@
+"""A contract's limits, held by all routers together: rate and concurrency.
+
+``constraints.rate_limit`` (per_minute, per_hour) uses the shared sliding
+windows of ``broker.ratelimit``. ``constraints.max_concurrent_requests`` is a
+lease: before a call the router publishes one message to
+``<prefix>.conc.<limit>.<service_id>`` in a memory stream that keeps at most
+``limit`` messages per subject and refuses the next (discard-new per
+subject), so the count and the check are one step inside the server. The
+router deletes its message when the call ends; a router that dies mid-call
+leaves a message that expires on its own (per-message TTL = the call's
+deadline plus a margin), so a crash never leaks capacity for long.
+
+A saturated service is skipped for the next candidate; when every candidate
+is saturated the caller gets ``rate_limited`` with the soonest retry-after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass
+
+import structlog
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+from nats.js.errors import APIError
+
+from broker.contracts import ServiceContract
+from broker.ratelimit import SlidingWindowLimiter, is_per_subject_refusal
+from caio.errors import CAIOError
+from caio.subjects import Subjects
+
+__all__ = ["Admission", "ServiceLimits"]
+
+log = structlog.get_logger("caio.limits")
+
+_LEASE_MARGIN_S = 5.0  # a lease outlives its call's deadline by this much
+_MAX_LEASE_S = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    stream: str
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """May this call go to this service now? If not, why, and when to retry."""
+
+    allowed: bool
+    reason: str | None = None
+    retry_after_s: float | None = None
+    lease: Lease | None = None
+
+
+ADMITTED = Admission(True)
+
+
+class ServiceLimits:
+    __slots__ = ("_js", "_limiter", "_ready", "_replicas", "_subjects")
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        subjects: Subjects,
+        limiter: SlidingWindowLimiter,
+        replicas: int = 1,
+    ) -> None:
+        self._js = js
+        self._subjects = subjects
+        self._limiter = limiter
+        self._replicas = replicas
+        self._ready: dict[int, asyncio.Task[None]] = {}
+
+    async def admit(self, contract: ServiceContract, call_s: float) -> Admission:
+        """Count this call against the contract's limits; ``release`` the lease after it."""
+        constraints = contract.constraints
+        rate = constraints.rate_limit
+        if rate is not None:
+            for limit, window in ((rate.per_hour, 3600), (rate.per_minute, 60)):
+                if limit is None:
+                    continue
+                decision = await self._limiter.hit(f"svc.{contract.id}", limit, window)
+                if not decision.allowed:
+                    per = "minute" if window == 60 else "hour"
+                    return Admission(
+                        False, f"rate limit {limit}/{per} reached", decision.retry_after_s
+                    )
+        if constraints.max_concurrent_requests is None:
+            return ADMITTED
+        return await self._lease(contract.id, constraints.max_concurrent_requests, call_s)
+
+    async def release(self, admission: Admission) -> None:
+        lease = admission.lease
+        if lease is None:
+            return
+        try:
+            await self._js.delete_msg(lease.stream, lease.seq)
+        except Exception as exc:  # noqa: BLE001 - the TTL frees it anyway
+            log.warning("lease_release_failed", stream=lease.stream, error=repr(exc))
+
+    async def _lease(self, service_id: str, limit: int, call_s: float) -> Admission:
+        stream = self._subjects.jetstream_name(f"CAIO_CONC_{limit}")
+        await self._ensure(stream, limit)
+        ttl = min(math.ceil(call_s + _LEASE_MARGIN_S), _MAX_LEASE_S)
+        subject = f"{self._subjects.prefix}.conc.{limit}.{service_id}"
+        try:
+            ack = await self._js.publish(subject, b"", stream=stream, msg_ttl=ttl)
+        except APIError as exc:
+            if is_per_subject_refusal(exc):
+                return Admission(False, f"{limit} concurrent requests in flight", 0.1)
+            raise CAIOError("concurrency limits are unavailable", retryable=True) from exc
+        return Admission(True, lease=Lease(stream, ack.seq))
+
+    async def _ensure(self, stream: str, limit: int) -> None:
+        task = self._ready.get(limit)
+        if task is None:
+            task = self._ready[limit] = asyncio.create_task(self._create(stream, limit))
+        try:
+            await task
+        except BaseException:
+            self._ready.pop(limit, None)  # try again next time
+            raise
+
+    async def _create(self, stream: str, limit: int) -> None:
+        config = StreamConfig(
+            name=stream,
+            subjects=[f"{self._subjects.prefix}.conc.{limit}.>"],
+            storage=StorageType.MEMORY,
+            max_msgs_per_subject=limit,
+            discard=DiscardPolicy.NEW,
+            discard_new_per_subject=True,
+            allow_msg_ttl=True,
+            max_age=_MAX_LEASE_S + _LEASE_MARGIN_S,
+            num_replicas=self._replicas,
+            description="CAIO in-flight leases for max_concurrent_requests",
+        )
+        try:
+            await self._js.add_stream(config)
+        except APIError:
+            # Another router made it first (same config: add_stream is idempotent;
+            # a different one: find_stream/info shows it) - use what exists.
+            await self._js.stream_info(stream)

@@ -1,0 +1,93 @@
+"""What each service actually delivers, as this router sees it.
+
+Per service, a sliding window of the last ``samples`` attempts (and none
+older than ``max_age_s``): latency percentiles, error rate and throughput.
+A service whose observed p95 is above its contract's p95 bound, with at
+least ``min_samples`` in the window, is *violating*: ranked after the
+others, left out for callers asking for a tighter p95, and reported once
+per change of state (``guarantee_violation`` audit records).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["ObservedSettings", "ObservedStats", "ServiceStats"]
+
+
+@dataclass(frozen=True, slots=True)
+class ObservedSettings:
+    samples: int = 200
+    max_age_s: float = 300.0
+    min_samples: int = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceStats:
+    samples: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    error_rate: float
+    throughput_per_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "samples": self.samples,
+            "p50_ms": self.p50_ms,
+            "p95_ms": self.p95_ms,
+            "p99_ms": self.p99_ms,
+            "error_rate": self.error_rate,
+            "throughput_per_s": self.throughput_per_s,
+        }
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    # Nearest rank: the value below which `fraction` of the samples fall.
+    index = max(0, min(len(ordered) - 1, int(fraction * len(ordered) + 0.999999) - 1))
+    return round(ordered[index], 3)
+
+
+class ObservedStats:
+    __slots__ = ("_clock", "_windows", "settings")
+
+    def __init__(
+        self, settings: ObservedSettings, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._windows: dict[str, deque[tuple[float, float, bool]]] = {}
+
+    def record(self, service_id: str, latency_ms: float, ok: bool) -> None:
+        window = self._windows.get(service_id)
+        if window is None:
+            window = self._windows[service_id] = deque(maxlen=self.settings.samples)
+        window.append((self._clock(), latency_ms, ok))
+
+    def stats(self, service_id: str) -> ServiceStats:
+        window = self._windows.get(service_id, deque())
+        oldest = self._clock() - self.settings.max_age_s
+        while window and window[0][0] < oldest:
+            window.popleft()
+        if not window:
+            return ServiceStats(0, None, None, None, 0.0, 0.0)
+        latencies = sorted(sample[1] for sample in window)
+        errors = sum(1 for sample in window if not sample[2])
+        span = max(self._clock() - window[0][0], 1.0)
+        return ServiceStats(
+            samples=len(window),
+            p50_ms=_percentile(latencies, 0.50),
+            p95_ms=_percentile(latencies, 0.95),
+            p99_ms=_percentile(latencies, 0.99),
+            error_rate=round(errors / len(window), 4),
+            throughput_per_s=round(len(window) / span, 3),
+        )
+
+    def observed_p95(self, service_id: str) -> float | None:
+        """The p95 once there are enough samples to judge by, else None."""
+        stats = self.stats(service_id)
+        return stats.p95_ms if stats.samples >= self.settings.min_samples else None
