@@ -1,0 +1,137 @@
+"""Crashes below the router: a worker process killed mid-request, and the NATS
+server itself restarted under load (file storage). Bounded in time and count."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+import textwrap
+from pathlib import Path
+
+import nats
+from nats.aio.client import Client as NATS
+
+from broker.router import AuthSettings, Router, RouterConfig
+from caio.client import CAIOClient
+from caio.natsserver import NatsServer
+from caio.subjects import Subjects
+from tests.integration.conftest import FakeService, contract, request
+
+# A worker as its own process: it answers nothing, says when a request arrived,
+# then waits to be killed. Mid-request is then an event, not a guess.
+HANGING_WORKER = textwrap.dedent(
+    """
+    import asyncio, sys, time, orjson, nats
+
+    async def main(url, prefix):
+        nc = await nats.connect(url)
+        async def on_request(msg):
+            print("got request", flush=True)
+        await nc.subscribe(f"{prefix}.svc.fragile.code_review", queue="fragile", cb=on_request)
+        await nc.flush(); await nc.flush()
+        beat = {"service_id": "fragile", "instance_id": "p1", "ts": time.time()}
+        await nc.publish(f"{prefix}.heartbeat.fragile", orjson.dumps(beat))
+        await nc.flush()
+        print("ready", flush=True)
+        await asyncio.Event().wait()
+
+    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    """
+)
+
+
+async def test_a_worker_killed_mid_request_is_answered_by_another_service(
+    nats_url: str, prefix: str, nc: NATS, subjects: Subjects, tmp_path: Path
+) -> None:
+    router = Router(
+        RouterConfig(nats_url=nats_url, prefix=prefix, auth=AuthSettings(required=False))
+    )
+    await router.start()
+    script = tmp_path / "hanging_worker.py"
+    script.write_text(HANGING_WORKER)
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), nats_url, prefix, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert worker.stdout is not None
+        await request(
+            nc,
+            subjects.registry("register"),
+            {"contract": contract("fragile", accuracy=0.99, p95_ms=300)},
+        )
+        await request(
+            nc, subjects.registry("register"), {"contract": contract("backup", accuracy=0.5)}
+        )
+        backup = await FakeService(nc, subjects, "backup", ["code_review"]).start()
+        await backup.beat()
+        assert (await asyncio.wait_for(worker.stdout.readline(), 20)).strip() == b"ready"
+        assert await router.liveness.wait_available("fragile", timeout_s=5)
+        assert await router.liveness.wait_available("backup", timeout_s=5)
+
+        call = asyncio.create_task(
+            request(nc, subjects.route("code_review"), {"context": {}, "timeout_ms": 10_000})
+        )
+        assert (await asyncio.wait_for(worker.stdout.readline(), 10)).strip() == b"got request"
+        worker.send_signal(signal.SIGKILL)
+        await worker.wait()
+        reply = await asyncio.wait_for(call, 15)
+    finally:
+        if worker.returncode is None:
+            worker.kill()
+            await worker.wait()
+        await router.stop()
+
+    assert reply["status"] == "ok"
+    assert reply["service_id"] == "backup"
+    assert [(a["service_id"], a["status"]) for a in reply["attempts"]] == [
+        ("fragile", "timeout"),
+        ("backup", "ok"),
+    ]
+
+
+async def test_restarting_nats_under_load_loses_no_acknowledged_job(
+    nats_server_factory: object, prefix: str
+) -> None:
+    server: NatsServer = nats_server_factory()  # type: ignore[operator]
+    subjects = Subjects(prefix)
+    router = Router(
+        RouterConfig(nats_url=server.url, prefix=prefix, auth=AuthSettings(required=False))
+    )
+    await router.start()
+    reconnected = asyncio.Event()
+
+    async def on_reconnect() -> None:
+        reconnected.set()
+
+    nc = await nats.connect(
+        server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.1, reconnected_cb=on_reconnect
+    )
+    service = await FakeService(nc, subjects, "echo", ["code_review"]).start()
+    acknowledged: list[str] = []
+    try:
+        await request(nc, subjects.registry("register"), {"contract": contract("echo")})
+        await service.beat()
+        assert await router.liveness.wait_available("echo", timeout_s=5)
+        async with CAIOClient(server.url, prefix=prefix, nc=nc) as caio:
+            for i in range(150):
+                acknowledged.append(
+                    await caio.submit_job("code_review", {"i": i}, request_id=f"before-{i}")
+                )
+            server.restart()  # SIGTERM then start on the same port and store: a JetStream restart
+            await asyncio.wait_for(reconnected.wait(), 20)
+            await service.beat()
+            for i in range(150):
+                acknowledged.append(
+                    await caio.submit_job("code_review", {"i": i}, request_id=f"after-{i}")
+                )
+            results = [await caio.wait_result(rid, timeout_s=60) for rid in acknowledged]
+    finally:
+        await router.stop()
+        await nc.drain()
+
+    assert len(results) == 300
+    assert {r["request_id"] for r in results} == set(acknowledged)
+    assert all(r["status"] == "ok" for r in results), [r for r in results if r["status"] != "ok"][
+        :2
+    ]
