@@ -90,7 +90,7 @@ async def test_a_worker_killed_mid_request_is_answered_by_another_service(
     ]
 
 
-async def test_restarting_nats_under_load_loses_no_acknowledged_job(
+async def test_nats_killed_and_restarted_under_load_loses_no_acknowledged_job(
     nats_server_factory: object, prefix: str
 ) -> None:
     server: NatsServer = nats_server_factory()  # type: ignore[operator]
@@ -114,23 +114,42 @@ async def test_restarting_nats_under_load_loses_no_acknowledged_job(
         await service.beat()
         assert await router.liveness.wait_available("echo", timeout_s=5)
         async with CAIOClient(server.url, prefix=prefix, nc=nc) as caio:
-            for i in range(150):
-                acknowledged.append(
-                    await caio.submit_job("code_review", {"i": i}, request_id=f"before-{i}")
-                )
-            server.restart()  # SIGTERM then start on the same port and store: a JetStream restart
+            stop = asyncio.Event()
+            enough_before_crash = asyncio.Event()
+            enough_after_restart = asyncio.Event()
+            goal_after_restart = [2**31]  # set once the server is back
+
+            async def submit_continuously() -> None:
+                i = 0
+                while not stop.is_set() and i < 2000:
+                    i += 1
+                    try:
+                        acknowledged.append(
+                            await caio.submit_job("code_review", {"i": i}, request_id=f"job-{i}")
+                        )
+                    except Exception:  # not acknowledged (server down): not promised
+                        await asyncio.sleep(0.05)
+                    if len(acknowledged) >= 100:
+                        enough_before_crash.set()
+                    if len(acknowledged) >= goal_after_restart[0]:
+                        enough_after_restart.set()
+
+            submitter = asyncio.create_task(submit_continuously())
+            await asyncio.wait_for(enough_before_crash.wait(), 30)
+            server.kill()  # SIGKILL mid-traffic, then the same port and store again
+            server.start()
             await asyncio.wait_for(reconnected.wait(), 20)
             await service.beat()
-            for i in range(150):
-                acknowledged.append(
-                    await caio.submit_job("code_review", {"i": i}, request_id=f"after-{i}")
-                )
+            goal_after_restart[0] = len(acknowledged) + 100  # load after the restart too
+            await asyncio.wait_for(enough_after_restart.wait(), 30)
+            stop.set()
+            await submitter
             results = [await caio.wait_result(rid, timeout_s=60) for rid in acknowledged]
     finally:
         await router.stop()
         await nc.drain()
 
-    assert len(results) == 300
+    assert len(acknowledged) >= 200
     assert {r["request_id"] for r in results} == set(acknowledged)
     assert all(r["status"] == "ok" for r in results), [r for r in results if r["status"] != "ok"][
         :2
