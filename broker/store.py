@@ -28,13 +28,31 @@ from nats.js.kv import KeyValue
 from caio.errors import Conflict
 from caio.jsonwire import dumps, loads
 
-__all__ = ["ContractStore", "StoredContract", "encode_entry"]
+__all__ = ["ContractStore", "StoredContract", "encode_entry", "open_bucket"]
 
 log = structlog.get_logger("caio.store")
 
 KV_DEL = "DEL"
 KV_PURGE = "PURGE"
 WRONG_LAST_SEQUENCE = 10071  # JetStream err_code: expected last subject sequence mismatch
+
+
+async def open_bucket(
+    js: JetStreamContext, bucket: str, replicas: int, description: str
+) -> KeyValue:
+    """A CAIO KV bucket (file storage, 5 revisions of history), created on first use."""
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        return await js.create_key_value(
+            KeyValueConfig(
+                bucket=bucket,
+                history=5,
+                storage=StorageType.FILE,
+                replicas=replicas,
+                description=description,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,18 +86,9 @@ class ContractStore:
 
     @classmethod
     async def open(cls, js: JetStreamContext, bucket: str, replicas: int = 1) -> ContractStore:
-        try:
-            kv = await js.key_value(bucket)
-        except BucketNotFoundError:
-            kv = await js.create_key_value(
-                KeyValueConfig(
-                    bucket=bucket,
-                    history=5,
-                    storage=StorageType.FILE,
-                    replicas=replicas,
-                    description="CAIO registry: service id -> normalized contract",
-                )
-            )
+        kv = await open_bucket(
+            js, bucket, replicas, "CAIO registry: service id -> normalized contract"
+        )
         return cls(js, kv, bucket)
 
     async def get(self, service_id: str) -> StoredContract | None:

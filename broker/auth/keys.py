@@ -28,9 +28,7 @@ from collections.abc import Iterable
 from typing import Annotated, Literal
 
 from nats.js import JetStreamContext
-from nats.js.api import KeyValueConfig, StorageType
 from nats.js.errors import (
-    BucketNotFoundError,
     KeyNotFoundError,
     KeyWrongLastSequenceError,
     NoKeysError,
@@ -39,6 +37,7 @@ from nats.js.kv import KeyValue
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from broker.revisions import RevisionClock
+from broker.store import open_bucket
 from caio.errors import Conflict, NotFound
 from caio.jsonwire import dumps, loads
 from caio.protocol import Token
@@ -141,19 +140,7 @@ class KeyStore:
 
     @classmethod
     async def open(cls, js: JetStreamContext, subjects: Subjects, replicas: int = 1) -> KeyStore:
-        bucket = subjects.keys_bucket
-        try:
-            kv = await js.key_value(bucket)
-        except BucketNotFoundError:
-            kv = await js.create_key_value(
-                KeyValueConfig(
-                    bucket=bucket,
-                    history=5,
-                    storage=StorageType.FILE,
-                    replicas=replicas,
-                    description="CAIO API keys (hashes only)",
-                )
-            )
+        kv = await open_bucket(js, subjects.keys_bucket, replicas, "CAIO API keys (hashes only)")
         return cls(kv)
 
     # -- the hot path: in memory ------------------------------------------------

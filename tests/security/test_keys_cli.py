@@ -4,34 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from broker.auth.hook import HookVerdict, entry_point_hook
 from broker.router import Router
-
-CAIO = str(Path(sys.executable).parent / "caio")
+from tests.integration.test_sdk_and_cli import caio_cli
 
 
 async def caio(
     nats_url: str, prefix: str, *args: str, key: str | None = None
 ) -> tuple[int, str, str]:
-    extra = ["--api-key", key] if key else []
-    process = await asyncio.create_subprocess_exec(
-        CAIO,
-        *args,
-        "--nats-url",
-        nats_url,
-        "--prefix",
-        prefix,
-        *extra,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await process.communicate()
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
+    return await caio_cli(nats_url, prefix, *args, *(["--api-key", key] if key else []))
 
 
 async def test_the_first_admin_is_bootstrapped_directly_then_manages_the_others(
