@@ -23,6 +23,9 @@ from caio.errors import CAIOError
 
 __all__ = ["register_commands"]
 
+CapabilityOption = Annotated[
+    str | None, typer.Option("--capability", "-c", help="Only services offering this.")
+]
 FilesArgument = Annotated[
     list[Path],
     typer.Argument(help="Contract YAML files.", exists=True, dir_okay=False, readable=True),
@@ -94,9 +97,7 @@ def deregister(
 
 
 def services(
-    capability: Annotated[
-        str | None, typer.Option("--capability", "-c", help="Only services offering this.")
-    ] = None,
+    capability: CapabilityOption = None,
     nats_url: NatsUrlOption = DEFAULT_NATS_URL,
     prefix: PrefixOption = "caio",
     api_key: ApiKeyOption = None,
@@ -128,9 +129,7 @@ def services(
 
 
 def stats(
-    capability: Annotated[
-        str | None, typer.Option("--capability", "-c", help="Only services offering this.")
-    ] = None,
+    capability: CapabilityOption = None,
     nats_url: NatsUrlOption = DEFAULT_NATS_URL,
     prefix: PrefixOption = "caio",
     api_key: ApiKeyOption = None,
