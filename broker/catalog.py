@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from broker.contracts import ServiceContract
 from broker.revisions import RevisionClock
@@ -29,6 +30,8 @@ class CatalogEntry:
     contract: ServiceContract
     revision: int
     capabilities: frozenset[str]
+    # Every routed reply carries the chosen contract's guarantees: dumped once here.
+    guarantees_json: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +78,12 @@ class Catalog:
         old = self._entries.get(service_id)
         if old is not None:
             self._unindex(old)
-        entry = CatalogEntry(contract, revision, frozenset(contract.capability_names))
+        entry = CatalogEntry(
+            contract,
+            revision,
+            frozenset(contract.capability_names),
+            contract.guarantees.model_dump(mode="json", exclude_none=True),
+        )
         self._entries[service_id] = entry
         self._deleted_at.pop(service_id, None)
         for capability in entry.capabilities:

@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
-from nats.aio.client import Client as NATS
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
@@ -38,6 +37,7 @@ from broker.contracts import ServiceContract
 from broker.limits import ServiceLimits
 from broker.liveness import Liveness
 from broker.matching import Candidate
+from broker.replymux import Requester
 from caio.errors import (
     CAIOError,
     RateLimited,
@@ -157,7 +157,7 @@ class Forwarder:
 
     def __init__(
         self,
-        nc: NATS,
+        nc: Requester,
         subjects: Subjects,
         liveness: Liveness,
         settings: ForwardSettings,
@@ -287,7 +287,7 @@ class Forwarder:
         started = time.perf_counter()
         try:
             msg = await self._nc.request(
-                self._subjects.service(service_id, capability), body, timeout=timeout
+                self._subjects.service(service_id, capability), body, timeout
             )
         except NoRespondersError:
             # Nobody subscribes: the heartbeats are stale. Stop choosing it until one comes.

@@ -16,7 +16,12 @@ check is its ``excluded`` reason:
     7. not HIPAA compliant when ``hipaa_compliant`` is asked for
     8. context length unknown or below ``min_context_tokens``
     9. unavailable: no live worker (no heartbeat within the liveness window),
-       or this router's circuit for it is open
+       or this router's circuit for it is open (and, on a route asking for a
+       p95, an observed p95 above what was asked)
+
+Services breaking their own contract's p95 as observed are ranked after the
+others. A route asks for its best few candidates (``limit``): the scan stops
+there, so its cost does not grow with the registry.
 
 A missing promise never satisfies a bound: a request is only ever sent to a
 service whose contract says it meets every constraint the caller gave.
@@ -32,7 +37,7 @@ from broker.catalog import Catalog, CatalogEntry, Ranked
 from broker.scoring import contract_score, promised_accuracy
 from caio.protocol import RouteConstraints, RouteGuarantees
 
-__all__ = ["Candidate", "Decision", "MatchQuery", "demote", "match"]
+__all__ = ["Candidate", "Decision", "MatchQuery", "match"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,7 @@ class Decision:
     candidates: tuple[Candidate, ...]
     excluded: dict[str, str]
     registry_revision: int
+    pool: int = 0  # how many services offer the capability
 
     @property
     def best(self) -> Candidate | None:
@@ -77,6 +83,7 @@ class Decision:
             "candidates": [c.to_json() for c in self.candidates],
             "excluded": self.excluded,
             "registry_revision": self.registry_revision,
+            "pool": self.pool,
         }
 
 
@@ -147,45 +154,38 @@ def match(
     catalog: Catalog,
     query: MatchQuery,
     unavailable: Callable[[str], str | None],
+    *,
+    limit: int | None = None,
+    lagging: Callable[[str], bool] | None = None,
 ) -> Decision:
-    """Rank the services satisfying ``query``; explain every one left out."""
+    """Rank the services satisfying ``query``; explain every one left out.
+
+    ``lagging`` services (not keeping their contract's p95 right now) go
+    after the others, in rank order. With a ``limit`` the scan stops once
+    that many good candidates are found: a route needs its best few
+    fallbacks, not the whole pool, so a decision costs the same with 10 or
+    10,000 services registered. ``excluded`` then explains the services
+    looked at, and ``pool`` says how many offer the capability.
+    """
     candidates: list[Candidate] = []
+    behind: list[Candidate] = []
     excluded: dict[str, str] = {}
-    for ranked in _pool(catalog, query):
+    pool = _pool(catalog, query)
+    for ranked in pool:
         reason = _exclusion(ranked.entry, query)
         if reason is None:
             reason = unavailable(ranked.service_id)
-        if reason is None:
-            candidates.append(Candidate(ranked.service_id, ranked.score, ranked.entry))
-        else:
+        if reason is not None:
             excluded[ranked.service_id] = reason
-    return Decision(query.capability, tuple(candidates), excluded, catalog.revision)
-
-
-def demote(
-    decision: Decision,
-    violating: Callable[[str], bool],
-    observed_p95: Callable[[str], float | None],
-    max_p95_latency_ms: float | None,
-) -> Decision:
-    """Apply what the router has observed: services breaking their p95 go last,
-    and out entirely when the caller asked for a p95 they are not delivering."""
-    if not decision.candidates:
-        return decision
-    excluded = dict(decision.excluded)
-    kept: list[Candidate] = []
-    for candidate in decision.candidates:
-        observed = observed_p95(candidate.service_id)
-        if (
-            max_p95_latency_ms is not None
-            and observed is not None
-            and observed > max_p95_latency_ms
-        ):
-            excluded[candidate.service_id] = (
-                f"observed p95 {observed:g} ms is above {max_p95_latency_ms:g} ms"
-            )
-        else:
-            kept.append(candidate)
-    # Stable: violators keep their order among themselves, after everyone else.
-    kept.sort(key=lambda c: violating(c.service_id))
-    return Decision(decision.capability, tuple(kept), excluded, decision.registry_revision)
+            continue
+        candidate = Candidate(ranked.service_id, ranked.score, ranked.entry)
+        if lagging is not None and lagging(ranked.service_id):
+            behind.append(candidate)
+            continue
+        candidates.append(candidate)
+        if limit is not None and len(candidates) >= limit:
+            break
+    chosen = candidates + behind if behind else candidates
+    if limit is not None:
+        chosen = chosen[:limit]
+    return Decision(query.capability, tuple(chosen), excluded, catalog.revision, len(pool))

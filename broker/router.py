@@ -52,6 +52,7 @@ from broker.liveness import Liveness
 from broker.observed import ObservedSettings, ObservedStats
 from broker.ratelimit import SlidingWindowLimiter
 from broker.registry import Registry, RegistryContext
+from broker.replymux import ReplyMux
 from broker.routing import RouteHandler, RouteSettings
 from broker.store import ContractStore, StoredContract
 from caio.errors import CAIOError, Forbidden, Unauthenticated
@@ -115,10 +116,11 @@ class Router:
         self._store: ContractStore | None = None
         self._registry: Registry | None = None
         self._audit: AuditLog | None = None
+        self._requests: ReplyMux | None = None
         self._guard: RouteGuard | None = None
         self._key_admin: KeyAdmin | None = None
         self.keys: KeyStore | None = None
-        self._routes: RouteHandler | None = None
+        self.routes: RouteHandler | None = None
         self.jobs: JobRunner | None = None
         self._subscriptions: list[Subscription] = []
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -143,8 +145,9 @@ class Router:
         options.update(cfg.connect_options)
         self._nc = nc = await nats.connect(server_list(cfg.nats_url), **options)
         js = nc.jetstream()
+        self._requests = requests = await ReplyMux(nc).start()
 
-        self._audit = audit = AuditLog(js, self.subjects, cfg.audit)
+        self._audit = audit = AuditLog(js, self.subjects, cfg.audit, requests)
         await audit.ensure_stream()
         self.keys = await KeyStore.open(js, self.subjects, cfg.replicas)
         await self.keys.follow()
@@ -158,8 +161,8 @@ class Router:
             breakers=self.health.breakers,
             observe=self.health.attempt_done,
         )
-        forwarder = Forwarder(nc, self.subjects, self.liveness, cfg.forward, guards)
-        self._routes = RouteHandler(
+        forwarder = Forwarder(requests, self.subjects, self.liveness, cfg.forward, guards)
+        self.routes = RouteHandler(
             self.catalog, self.health, forwarder, audit, self._guard, cfg.route
         )
 
@@ -181,7 +184,9 @@ class Router:
             await nc.subscribe(self.subjects.route_all, queue=cfg.queue_group, cb=self._on_route)
         )
         if cfg.jobs.enabled:
-            self.jobs = JobRunner(js, self.subjects, self._routes, audit, cfg.jobs, cfg.replicas)
+            self.jobs = JobRunner(
+                js, self.subjects, self.routes, audit, cfg.jobs, cfg.replicas, requests
+            )
             await self.jobs.start()
         await subscriptions_settled(nc)
         log.info(
@@ -255,9 +260,9 @@ class Router:
         await self._spawn(msg, self._keys_op)
 
     async def _route(self, msg: Msg) -> None:
-        assert self._routes is not None
+        assert self.routes is not None
         capability = msg.subject[len(self.subjects.prefix) + len(".route.") :]
-        reply = await self._routes.handle(capability, msg.data, msg.headers)
+        reply = await self.routes.handle(capability, msg.data, msg.headers)
         await self._respond(msg, reply)
 
     async def _registry_op(self, msg: Msg) -> None:

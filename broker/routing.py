@@ -18,7 +18,7 @@ from broker.auth.guard import RouteCheck, RouteGuard
 from broker.catalog import Catalog
 from broker.forwarding import Forwarder, ForwardResult
 from broker.health import ServiceHealth
-from broker.matching import Decision, MatchQuery, demote, match
+from broker.matching import Decision, MatchQuery, match
 from caio.errors import CAIOError, InvalidRequest, NoMatchingService
 from caio.jsonwire import decode_object, error_reply
 from caio.protocol import RouteRequest, new_request_id, parse
@@ -30,6 +30,9 @@ __all__ = ["RouteHandler", "RouteSettings"]
 @dataclass(frozen=True, slots=True)
 class RouteSettings:
     max_payload_bytes: int = 256 * 1024
+    # The best service plus this many fallbacks at most: the forwarder tries them in
+    # order, and stopping the scan there keeps a decision's cost off the registry size.
+    max_candidates: int = 5
 
 
 def _elapsed_ms(started: float) -> float:
@@ -101,6 +104,45 @@ class RouteHandler:
         except CAIOError as exc:  # the audit write failed: no unrecorded answer
             return error_reply(exc, request_id)
 
+    def decide(
+        self,
+        capability: str,
+        request: RouteRequest,
+        permitted: Callable[[str], bool] | None = None,
+    ) -> Decision:
+        """Who gets this request, best first: the routing decision alone, no I/O."""
+        query = MatchQuery(
+            capability=capability,
+            requirements=tuple(request.requirements),
+            guarantees=request.guarantees,
+            constraints=request.constraints,
+            permitted=permitted,
+        )
+        return match(
+            self._catalog,
+            query,
+            self._unavailable_for(request.guarantees.max_p95_latency_ms),
+            limit=self._settings.max_candidates,
+            lagging=self._health.violating,
+        )
+
+    def _unavailable_for(self, max_p95_ms: float | None) -> Callable[[str], str | None]:
+        """Live and circuit closed; and, if the caller asked for a p95, delivering it."""
+        health = self._health
+        if max_p95_ms is None:
+            return health.unavailable
+
+        def unavailable(service_id: str) -> str | None:
+            reason = health.unavailable(service_id)
+            if reason is not None:
+                return reason
+            observed = health.observed.observed_p95(service_id)
+            if observed is not None and observed > max_p95_ms:
+                return f"observed p95 {observed:g} ms is above {max_p95_ms:g} ms"
+            return None
+
+        return unavailable
+
     async def _denied(
         self,
         error: CAIOError,
@@ -134,20 +176,7 @@ class RouteHandler:
         permitted: Callable[[str], bool] | None,
     ) -> dict[str, Any]:
         deadline = time.monotonic() + request.timeout_ms / 1000
-        query = MatchQuery(
-            capability=capability,
-            requirements=tuple(request.requirements),
-            guarantees=request.guarantees,
-            constraints=request.constraints,
-            permitted=permitted,
-        )
-        health = self._health
-        decision = demote(
-            match(self._catalog, query, health.unavailable),
-            health.violating,
-            health.observed.observed_p95,
-            request.guarantees.max_p95_latency_ms,
-        )
+        decision = self.decide(capability, request, permitted)
 
         if not decision.candidates:
             error = NoMatchingService(
@@ -171,9 +200,7 @@ class RouteHandler:
                 "request_id": request_id,
                 "capability": capability,
                 "service_id": best.service_id,
-                "guarantees": best.entry.contract.guarantees.model_dump(
-                    mode="json", exclude_none=True
-                ),
+                "guarantees": best.entry.guarantees_json,
                 "candidates": [c.to_json() for c in decision.candidates],
                 "excluded": decision.excluded,
                 "registry_revision": decision.registry_revision,
@@ -201,9 +228,7 @@ class RouteHandler:
             "request_id": request_id,
             "service_id": winner.service_id,
             "capability": capability,
-            "guarantees": winner.entry.contract.guarantees.model_dump(
-                mode="json", exclude_none=True
-            ),
+            "guarantees": winner.entry.guarantees_json,
             "result": forwarded.reply.get("result"),
             "latency_ms": latency_ms,
             "attempts": attempts,

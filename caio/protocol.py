@@ -8,8 +8,8 @@ against ``SAFE_TOKEN`` here, before anything subscribes or publishes.
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
@@ -125,7 +125,8 @@ class AuditRecord(BaseModel):
 
 
 def new_request_id() -> str:
-    return uuid.uuid4().hex
+    # 128 random bits as 32 hex digits, like uuid4().hex at a fraction of its cost.
+    return os.urandom(16).hex()
 
 
 def now_ms() -> int:

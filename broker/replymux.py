@@ -1,0 +1,137 @@
+"""Request-reply on one wildcard inbox, with a plain timer per request.
+
+nats-py's ``Client.request`` already shares one inbox subscription, but
+each call also builds a NUID token plus random hex and wraps the reply
+future in ``asyncio.wait_for`` (an extra future, callbacks and a timer).
+On the route path the router makes two requests per call (the forward and
+the audit publish, whose JetStream ack is a reply), and that machinery was
+a measured share of its CPU. Here a request is a counter token, one future
+and one ``call_later`` handle; replies, "no responders" and timeouts mean
+exactly what they mean to nats-py (same exception types).
+
+The inbox prefix is the connection's own ``_INBOX.<nuid>.``, so bus
+permissions written for nats-py's inboxes hold unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from typing import Any, Protocol
+
+import orjson
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import APIError, NoStreamResponseError
+
+__all__ = ["ReplyMux", "Requester", "js_direct_exists", "js_publish"]
+
+_NO_RESPONDERS = "503"
+
+
+class Requester(Protocol):
+    """What sends a request and awaits its reply: ``ReplyMux`` or a nats-py ``Client``."""
+
+    async def request(
+        self, subject: str, payload: bytes, timeout: float, headers: dict[str, Any] | None = None
+    ) -> Msg: ...
+
+
+def _expire(future: asyncio.Future[Msg]) -> None:
+    if not future.done():
+        future.set_exception(NatsTimeoutError())
+
+
+class ReplyMux:
+    __slots__ = ("_counter", "_nc", "_pending", "_prefix", "_salt", "_sub")
+
+    def __init__(self, nc: NATS) -> None:
+        self._nc = nc
+        self._prefix = nc.new_inbox() + "."
+        self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._counter = 0
+        # A reply needs the token: the random salt keeps a responder that saw one
+        # token from guessing the next request's (the inbox prefix stays private
+        # to the router's connection).
+        self._salt = f"{random.getrandbits(32):08x}"
+        self._sub: Subscription | None = None
+
+    async def start(self) -> ReplyMux:
+        self._sub = await self._nc.subscribe(self._prefix + "*", cb=self._on_reply)
+        return self
+
+    async def stop(self) -> None:
+        if self._sub is not None:
+            await self._sub.unsubscribe()
+            self._sub = None
+
+    async def _on_reply(self, msg: Msg) -> None:
+        future = self._pending.get(msg.subject[len(self._prefix) :])
+        if future is not None and not future.done():
+            future.set_result(msg)
+
+    async def request(
+        self,
+        subject: str,
+        payload: bytes,
+        timeout: float,
+        headers: dict[str, Any] | None = None,
+    ) -> Msg:
+        """The reply to ``payload`` on ``subject``.
+
+        Raises ``nats.errors.NoRespondersError`` when nobody subscribes and
+        ``nats.errors.TimeoutError`` when no reply comes within ``timeout``.
+        """
+        self._counter += 1
+        token = f"{self._counter:x}{self._salt}"
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Msg] = loop.create_future()
+        self._pending[token] = future
+        timer = loop.call_later(timeout, _expire, future)
+        try:
+            await self._nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+            msg = await future
+        finally:
+            timer.cancel()
+            del self._pending[token]
+        if msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
+            raise NoRespondersError
+        return msg
+
+
+async def js_publish(
+    requests: Requester,
+    subject: str,
+    payload: bytes,
+    timeout: float,
+    headers: dict[str, Any] | None = None,
+) -> None:
+    """A JetStream publish acknowledged by the server, as ``js.publish`` does it.
+
+    A stored message is acked ``{"stream", "seq"}``; a refusal carries an
+    ``error`` and raises nats-py's ``APIError`` for it (with its
+    ``err_code``); no stream on the subject raises ``NoStreamResponseError``.
+    Only a refusal is parsed: the ack itself is not needed.
+    """
+    try:
+        ack = await requests.request(subject, payload, timeout, headers)
+    except NoRespondersError:
+        raise NoStreamResponseError from None
+    if b'"error"' in ack.data:
+        APIError.from_error(orjson.loads(ack.data)["error"])
+
+
+async def js_direct_exists(requests: Requester, stream: str, subject: str, timeout: float) -> bool:
+    """Whether ``stream`` holds a message on ``subject`` (a direct get, body unused)."""
+    reply = await requests.request(
+        f"$JS.API.DIRECT.GET.{stream}", orjson.dumps({"last_by_subj": subject}), timeout
+    )
+    status = (reply.headers or {}).get("Status")
+    if status is None:
+        return True
+    if status == "404":
+        return False
+    raise APIError(code=int(status), description=(reply.headers or {}).get("Description"))
