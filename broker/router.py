@@ -371,7 +371,9 @@ class Router:
             log.warning("reply_subject_refused", subject=msg.subject, reply=msg.reply[:80])
             return
         try:
-            await msg.respond(dumps(reply))
+            # Not msg.respond: nats-py copies the request's headers into the reply,
+            # which would send the caller's API key back over the bus.
+            await self.nc.publish(msg.reply, dumps(reply))
         except Exception as exc:  # noqa: BLE001 - the caller went away; nothing else to do
             log.debug("reply_failed", error=repr(exc))
 

@@ -498,3 +498,28 @@ async def test_the_callers_key_name_reaches_the_service_and_the_audit_record(
     assert reply["status"] == "ok"
     assert service.received[0]["caller"] == "alice"
     assert (record["request_id"], record["caller"], record["outcome"]) == ("who-1", "alice", "ok")
+
+
+async def test_a_reply_never_carries_the_callers_key_back_over_the_bus(
+    nc: NATS, subjects: Subjects, live_service: LiveService, make_key: MakeKey
+) -> None:
+    await live_service("svc")
+    secret = await make_key("caller")
+
+    routed = await nc.request(
+        subjects.route("code_review"),
+        orjson.dumps({"context": {}}),
+        timeout=5,
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    denied = await nc.request(
+        subjects.route("code_review"),
+        orjson.dumps({"context": {}}),
+        timeout=5,
+        headers={"Authorization": f"Bearer {secret}x"},
+    )
+
+    assert orjson.loads(routed.data)["status"] == "ok"
+    assert orjson.loads(denied.data)["error"]["code"] == "unauthenticated"
+    for reply in (routed, denied):
+        assert secret not in str(reply.headers or {})
