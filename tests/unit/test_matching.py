@@ -315,3 +315,50 @@ def test_candidates_are_ordered_by_score_then_id(
 
     keys = [(-c.score, c.service_id) for c in decision.candidates]
     assert keys == sorted(keys)
+
+
+# -- a route's best few: limit and lagging services ------------------------------
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(contracts, max_size=10).map(dedupe), queries, st.integers(1, 4))
+def test_a_limited_decision_is_the_full_decisions_best_few(
+    registered: list[ServiceContract], q: MatchQuery, limit: int
+) -> None:
+    catalog = catalog_of(*registered)
+
+    full = match(catalog, q, everyone)
+    limited = match(catalog, q, everyone, limit=limit)
+
+    assert limited.candidates == full.candidates[:limit]
+    # what was looked at is explained exactly as in the full decision
+    assert limited.excluded.items() <= full.excluded.items()
+    assert limited.pool == full.pool
+
+
+def test_a_limited_scan_stops_once_it_has_enough_candidates() -> None:
+    catalog = catalog_of(*(make(f"s{i:03d}", p95=100 + i) for i in range(100)))
+    looked_at: list[str] = []
+
+    def unavailable(service_id: str) -> str | None:
+        looked_at.append(service_id)
+        return None
+
+    decision = match(catalog, query(), unavailable, limit=3)
+
+    assert len(decision.candidates) == 3
+    assert len(looked_at) == 3
+    assert decision.pool == 100
+
+
+def test_services_not_keeping_their_p95_go_after_the_others_and_fill_only_free_places() -> None:
+    catalog = catalog_of(make("best", p95=100), make("good", p95=200), make("fine", p95=300))
+    lagging = {"best"}.__contains__
+
+    everyone_lags_last = match(catalog, query(), everyone, lagging=lagging)
+    two_places = match(catalog, query(), everyone, limit=2, lagging=lagging)
+    only_laggards = match(catalog_of(make("best")), query(), everyone, limit=2, lagging=lagging)
+
+    assert [c.service_id for c in everyone_lags_last.candidates] == ["good", "fine", "best"]
+    assert [c.service_id for c in two_places.candidates] == ["good", "fine"]
+    assert [c.service_id for c in only_laggards.candidates] == ["best"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 
@@ -9,10 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from broker.audit import rfc3339_now
 from broker.liveness import Liveness
 from caio.client import raise_for_reply
 from caio.errors import STABLE_CODES, CAIOError, InvalidRequest, PayloadTooLarge, error_class_for
 from caio.jsonwire import decode_object, error_reply
+from caio.protocol import new_request_id
 from caio.subjects import REGISTRY_OPERATIONS, Subjects, is_safe_token
 
 # The published v1 protocol is the first part of docs/protocol.md; extensions follow it.
@@ -147,3 +150,20 @@ def test_a_stopping_heartbeat_or_no_responders_removes_instances() -> None:
 
     assert one_left == 1
     assert not liveness.is_available("svc")
+
+
+def test_audit_timestamps_are_rfc3339_utc_with_microseconds_and_current() -> None:
+    before = dt.datetime.now(dt.UTC)
+    stamp = rfc3339_now()
+    after = dt.datetime.now(dt.UTC)
+
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", stamp)
+    parsed = dt.datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    assert before - dt.timedelta(microseconds=1) <= parsed <= after
+
+
+def test_generated_request_ids_are_32_hex_digits_and_distinct() -> None:
+    ids = {new_request_id() for _ in range(1000)}
+
+    assert len(ids) == 1000
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
