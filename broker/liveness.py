@@ -64,7 +64,13 @@ class Liveness:
         return len(instances)
 
     def is_available(self, service_id: str) -> bool:
-        return self.live_instances(service_id) > 0
+        # Asked for every candidate of every route: one live instance is enough,
+        # and pruning is left to live_instances.
+        instances = self._instances.get(service_id)
+        if not instances:
+            return False
+        oldest = self._clock() - self.window_s
+        return any(seen >= oldest for seen in instances.values())
 
     def unavailable(self, service_id: str) -> str | None:
         """Why matching must skip this service, or None."""

@@ -97,7 +97,9 @@ def _pool(catalog: Catalog, query: MatchQuery) -> Sequence[Ranked]:
     return sorted(everything, key=lambda r: (-r.score, r.service_id))
 
 
-def _exclusion(entry: CatalogEntry, query: MatchQuery) -> str | None:
+def _exclusion(
+    entry: CatalogEntry, query: MatchQuery, capabilities: tuple[str, ...]
+) -> str | None:
     """The first check this service fails, as a sentence; None when it passes all."""
     contract = entry.contract
     guarantees, constraints = query.guarantees, query.constraints
@@ -108,9 +110,9 @@ def _exclusion(entry: CatalogEntry, query: MatchQuery) -> str | None:
         return "not among the request's service_ids"
     if query.permitted is not None and not query.permitted(contract.id):
         return "not permitted for this caller's key"
-    missing = [cap for cap in query.capabilities if cap not in entry.capabilities]
-    if missing:
-        return f"lacks required capability {missing[0]}"
+    for cap in capabilities:
+        if cap not in entry.capabilities:
+            return f"lacks required capability {cap}"
 
     if guarantees.max_p95_latency_ms is not None:
         p95 = contract.p95_latency_ms
@@ -119,9 +121,10 @@ def _exclusion(entry: CatalogEntry, query: MatchQuery) -> str | None:
         if p95 > guarantees.max_p95_latency_ms:
             return f"p95 latency bound {p95:g} ms is above {guarantees.max_p95_latency_ms:g} ms"
     if guarantees.min_accuracy is not None:
-        for cap in query.capabilities or (None,):
-            accuracy = promised_accuracy(contract, cap)
-            subject = cap or "the service"
+        wanted: tuple[str | None, ...] = capabilities or (None,)
+        for asked in wanted:
+            accuracy = promised_accuracy(contract, asked)
+            subject = asked or "the service"
             if accuracy is None:
                 return f"promises no accuracy for {subject}"
             if accuracy < guarantees.min_accuracy:
@@ -171,8 +174,9 @@ def match(
     behind: list[Candidate] = []
     excluded: dict[str, str] = {}
     pool = _pool(catalog, query)
+    capabilities = query.capabilities
     for ranked in pool:
-        reason = _exclusion(ranked.entry, query)
+        reason = _exclusion(ranked.entry, query, capabilities)
         if reason is None:
             reason = unavailable(ranked.service_id)
         if reason is not None:
