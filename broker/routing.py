@@ -204,6 +204,7 @@ class RouteHandler:
                 "candidates": [c.to_json() for c in decision.candidates],
                 "excluded": decision.excluded,
                 "registry_revision": decision.registry_revision,
+                "pool": decision.pool,
             }
 
         forwarded = await self._forwarder.forward(

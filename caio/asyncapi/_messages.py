@@ -236,9 +236,12 @@ class DryRunReply(BaseModel):
     capability: Token
     service_id: Token
     guarantees: dict[str, Any]
-    candidates: list[Candidate]
-    excluded: dict[str, str] | None = Field(None, description="Extension.")
+    candidates: list[Candidate] = Field(description="The best few (at most five), best first.")
+    excluded: dict[str, str] | None = Field(
+        None, description="Extension: why each service looked at was left out."
+    )
     registry_revision: int | None = Field(None, description="Extension.")
+    pool: int | None = Field(None, description="Extension: how many services offer the capability.")
 
 
 class ServiceReply(BaseModel):

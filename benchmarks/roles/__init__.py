@@ -1,0 +1,1 @@
+"""The processes a benchmark starts: echo service, bare forwarder, CAIO router, load."""
