@@ -97,9 +97,7 @@ def _pool(catalog: Catalog, query: MatchQuery) -> Sequence[Ranked]:
     return sorted(everything, key=lambda r: (-r.score, r.service_id))
 
 
-def _exclusion(
-    entry: CatalogEntry, query: MatchQuery, capabilities: tuple[str, ...]
-) -> str | None:
+def _exclusion(entry: CatalogEntry, query: MatchQuery, capabilities: tuple[str, ...]) -> str | None:
     """The first check this service fails, as a sentence; None when it passes all."""
     contract = entry.contract
     guarantees, constraints = query.guarantees, query.constraints
