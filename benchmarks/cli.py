@@ -91,7 +91,18 @@ def main(argv: list[str] | None = None) -> None:
         default=None,
         help="run LiteLLM's side of the openai scenario (default: not with --quick)",
     )
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        default=None,
+        help="measure nothing: rewrite the report and plots from saved results",
+    )
     args = parser.parse_args(argv)
+    if args.from_json is not None:
+        out = args.out or args.from_json.parent
+        saved = json.loads(args.from_json.read_text())
+        print(f"wrote {write_report(saved, out)}", file=sys.stderr)
+        return
     budget = Budget.smoke() if args.quick else Budget.full()
     if args.litellm is not None:
         budget = dataclasses.replace(budget, litellm=args.litellm)

@@ -34,7 +34,9 @@ TARGETS: list[tuple[str, str, str, float, str]] = [
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
-        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.0f}"
+        if abs(value) >= 10:
+            return f"{value:,.0f}"
+        return f"{value:.3f}".rstrip("0").rstrip(".")
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
@@ -71,7 +73,8 @@ def _overhead(data: dict[str, Any]) -> list[str]:
     stdlib = variants["asyncio_loop"]
     fast = variants["faststream_forwarder"]
     lines += [
-        "Variants, one round each:",
+        "Variants (stdlib loop: median of the same number of alternating rounds; "
+        "FastStream: one round):",
         "",
         *_table(
             ["variant", "p50 ms", "req/s @64", "CPU µs/req", "req/s @64 vs raw forwarder"],
@@ -108,8 +111,8 @@ def _scale(data: dict[str, Any]) -> list[str]:
         [
             s["contracts"],
             s["pool"],
+            s["candidates"],
             s["decision_us_p50"],
-            s["decision_us_p99"],
             s["p50_ms"],
             s["rps_64"],
             s["rss_mib_loaded"],
@@ -121,8 +124,8 @@ def _scale(data: dict[str, Any]) -> list[str]:
     header = [
         "contracts",
         "offering the capability",
+        "candidates kept",
         "decision µs p50",
-        "decision µs p99",
         "routed p50 ms",
         "req/s @64",
         "RSS MiB loaded",
