@@ -256,7 +256,7 @@ class Forwarder:
             )
         finally:
             if admission is not None:
-                await guards.limits.release(admission)  # type: ignore[union-attr]
+                guards.limits.release_soon(admission)  # type: ignore[union-attr]
         if reply is not None:
             guards.breakers.succeeded(service_id)
         else:

@@ -117,6 +117,7 @@ class Router:
         self._registry: Registry | None = None
         self._audit: AuditLog | None = None
         self._requests: ReplyMux | None = None
+        self._limits: ServiceLimits | None = None
         self._guard: RouteGuard | None = None
         self._key_admin: KeyAdmin | None = None
         self.keys: KeyStore | None = None
@@ -156,8 +157,9 @@ class Router:
         self._key_admin = KeyAdmin(self.keys, audit)
         self._store = await ContractStore.open(js, self.subjects.registry_bucket, cfg.replicas)
         self._registry = Registry(self._store, self.catalog, self.health, audit)
+        self._limits = ServiceLimits(js, self.subjects, limiter, cfg.replicas)
         guards = ForwardGuards(
-            limits=ServiceLimits(js, self.subjects, limiter, cfg.replicas),
+            limits=self._limits,
             breakers=self.health.breakers,
             observe=self.health.attempt_done,
         )
@@ -211,6 +213,8 @@ class Router:
             )
             for task in pending:
                 task.cancel()
+        if self._limits is not None:
+            await self._limits.close()
         if self._store is not None:
             await self._store.close()
         if self.keys is not None:

@@ -101,6 +101,17 @@ async def test_max_concurrent_requests_holds_across_two_routers(
     assert codes(replies).count("ok") == 5
 
 
+async def test_a_caller_one_at_a_time_never_meets_its_own_finished_calls_lease(
+    nc: NATS, subjects: Subjects, routers: StartRouter
+) -> None:
+    router = await routers()
+    await serve(nc, subjects, [router], "single", max_concurrent=1)
+
+    replies = [await request(nc, subjects.route("code_review"), {"context": {}}) for _ in range(30)]
+
+    assert codes(replies) == ["ok"] * 30
+
+
 async def test_a_saturated_service_falls_back_to_the_next_candidate(
     nc: NATS, subjects: Subjects, routers: StartRouter
 ) -> None:
