@@ -27,7 +27,7 @@ from typing import Any
 from benchmarks.harness import Budget
 from benchmarks.procs import ROOT
 from benchmarks.report import write_report
-from benchmarks.scenarios import codecs, jobs, openai_compare, overhead, scale
+from benchmarks.scenarios import codecs, jobs, openai_compare, overhead, profile, scale
 
 __all__ = ["main"]
 
@@ -37,6 +37,7 @@ SCENARIOS: dict[str, Callable[[Budget], dict[str, Any]]] = {
     "jobs": jobs.run,
     "openai": openai_compare.run,
     "codecs": codecs.run,
+    "profile": profile.run,
 }
 
 

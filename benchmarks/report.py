@@ -194,12 +194,20 @@ def _codecs(data: dict[str, Any]) -> list[str]:
     )
 
 
+def _profile(data: dict[str, Any]) -> list[str]:
+    return _table(
+        ["where the code lives", "share of the router's own time"],
+        [[label, f"{share:.0%}"] for label, share in data["own_time_share"].items()],
+    )
+
+
 SECTIONS = (
     ("overhead", "Routing overhead", _overhead, "bench-overhead.png"),
     ("scale", "Registry size: decision time, throughput, memory", _scale, "bench-scale.png"),
     ("jobs", "Durable jobs", _jobs, None),
     ("openai", "Codex worker behind CAIO vs LiteLLM proxy", _openai, "bench-openai.png"),
     ("codecs", "JSON libraries on the route path (in-process)", _codecs, None),
+    ("profile", "Router profile under load (cProfile, 64 in flight)", _profile, None),
 )
 
 
