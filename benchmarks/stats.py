@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 __all__ = ["percentile", "summarize"]
@@ -11,8 +12,8 @@ def percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile of already sorted values (q in 0..100)."""
     if not sorted_values:
         raise ValueError("no values")
-    rank = max(1, round(q / 100 * len(sorted_values)))
-    return sorted_values[min(rank, len(sorted_values)) - 1]
+    rank = min(max(1, math.ceil(q / 100 * len(sorted_values))), len(sorted_values))
+    return sorted_values[rank - 1]
 
 
 def summarize(latencies_ms: list[float]) -> dict[str, Any]:

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import contextlib
 import importlib
-import math
 import ssl
 import sys
 import time
@@ -34,6 +33,8 @@ from typing import Any
 
 import httpx
 import orjson
+
+from benchmarks.stats import percentile
 
 SYSTEM_PROMPT = (
     "You are a careful senior Python engineer. Answer with one fenced Python code block "
@@ -54,14 +55,6 @@ def request_body(model: str, max_tokens: int = 256) -> bytes:
             "max_tokens": max_tokens,
         }
     )
-
-
-def percentile(sorted_ms: list[float], q: float) -> float:
-    """Nearest-rank percentile of an ascending list (q in 0..100)."""
-    if not sorted_ms:
-        return float("nan")
-    rank = min(max(1, math.ceil(q / 100 * len(sorted_ms))), len(sorted_ms))
-    return sorted_ms[rank - 1]
 
 
 class Loader:
