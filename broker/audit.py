@@ -11,6 +11,7 @@ answer.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -37,22 +38,20 @@ class AuditSettings:
     publish_timeout_s: float = 5.0
 
 
-_second_cache: list[Any] = [-1, ""]  # [unix second, its "YYYY-MM-DDTHH:MM:SS" text]
+@functools.lru_cache(maxsize=2)
+def _utc_second(second: int) -> str:
+    return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def rfc3339_now() -> str:
     """Now in UTC with microseconds, e.g. ``2026-11-22T23:38:08.123456Z``.
 
     Every audit record needs one; formatting a datetime each time was a
-    visible cost on the route path, so the seconds part is formatted once
-    per second and the microseconds appended.
+    visible cost on the route path, so each second is formatted once and
+    the microseconds appended.
     """
-    now_us = time.time_ns() // 1000
-    second, micros = divmod(now_us, 1_000_000)
-    if _second_cache[0] != second:
-        stamp = dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        _second_cache[0], _second_cache[1] = second, stamp
-    return f"{_second_cache[1]}.{micros:06d}Z"
+    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    return f"{_utc_second(second)}.{micros:06d}Z"
 
 
 class AuditLog:
@@ -63,7 +62,7 @@ class AuditLog:
         js: JetStreamContext,
         subjects: Subjects,
         settings: AuditSettings,
-        requests: Requester | None = None,
+        requests: Requester,
     ) -> None:
         self._js = js
         self._subjects = subjects
@@ -119,7 +118,9 @@ class AuditLog:
             record.update(extra)
         subject = self._subjects.audit(kind, service_id)
         try:
-            await self._publish(subject, dumps(record))
+            await js_publish(
+                self._requests, subject, dumps(record), self._settings.publish_timeout_s
+            )
         except Exception as exc:  # any failure means "not recorded"
             log.error("audit_write_failed", subject=subject, error=repr(exc))
             raise CAIOError(
@@ -127,10 +128,3 @@ class AuditLog:
                 retryable=True,
                 request_id=request_id,
             ) from exc
-
-    async def _publish(self, subject: str, payload: bytes) -> None:
-        timeout = self._settings.publish_timeout_s
-        if self._requests is None:
-            await self._js.publish(subject, payload, timeout=timeout)
-            return
-        await js_publish(self._requests, subject, payload, timeout)

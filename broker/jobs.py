@@ -30,7 +30,7 @@ from typing import Any
 import structlog
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.errors import APIError, NotFoundError
+from nats.js.errors import APIError
 
 from broker.audit import AuditLog, rfc3339_now
 from broker.jobstreams import JobSettings, ensure_job_streams
@@ -106,8 +106,8 @@ class JobRunner:
         routes: RouteHandler,
         audit: AuditLog,
         settings: JobSettings,
+        requests: Requester,
         replicas: int = 1,
-        requests: Requester | None = None,
     ) -> None:
         self._js = js
         # The router's ReplyMux: results and existence checks for less CPU than js.*
@@ -293,34 +293,23 @@ class JobRunner:
     # -- JetStream writes ---------------------------------------------------
 
     async def _has_result(self, request_id: str) -> bool:
-        if self._requests is not None:
-            return await js_direct_exists(
-                self._requests,
-                self._subjects.results_stream,
-                self._subjects.result(request_id),
-                self._settings.store_timeout_s,
-            )
-        try:
-            await self._js.get_msg(
-                self._subjects.results_stream,
-                subject=self._subjects.result(request_id),
-                direct=True,
-            )
-        except NotFoundError:
-            return False
-        return True
+        return await js_direct_exists(
+            self._requests,
+            self._subjects.results_stream,
+            self._subjects.result(request_id),
+            self._settings.store_timeout_s,
+        )
 
     async def _store(self, request_id: str, reply: dict[str, Any]) -> None:
-        subject, payload = self._subjects.result(request_id), dumps(reply)
-        timeout = self._settings.store_timeout_s
+        expect = {"Nats-Expected-Stream": self._subjects.results_stream}
         try:
-            if self._requests is not None:
-                expect = {"Nats-Expected-Stream": self._subjects.results_stream}
-                await js_publish(self._requests, subject, payload, timeout, expect)
-            else:
-                await self._js.publish(
-                    subject, payload, timeout=timeout, stream=self._subjects.results_stream
-                )
+            await js_publish(
+                self._requests,
+                self._subjects.result(request_id),
+                dumps(reply),
+                self._settings.store_timeout_s,
+                expect,
+            )
         except APIError as exc:
             if exc.err_code != PER_SUBJECT_LIMIT:
                 raise

@@ -187,7 +187,7 @@ class Router:
         )
         if cfg.jobs.enabled:
             self.jobs = JobRunner(
-                js, self.subjects, self.routes, audit, cfg.jobs, cfg.replicas, requests
+                js, self.subjects, self.routes, audit, cfg.jobs, requests, cfg.replicas
             )
             await self.jobs.start()
         await subscriptions_settled(nc)
