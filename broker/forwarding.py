@@ -153,17 +153,17 @@ class ForwardGuards:
 
 
 class Forwarder:
-    __slots__ = ("_guards", "_liveness", "_nc", "_settings", "_subjects")
+    __slots__ = ("_guards", "_liveness", "_requests", "_settings", "_subjects")
 
     def __init__(
         self,
-        nc: Requester,
+        requests: Requester,
         subjects: Subjects,
         liveness: Liveness,
         settings: ForwardSettings,
         guards: ForwardGuards | None = None,
     ) -> None:
-        self._nc = nc
+        self._requests = requests
         self._subjects = subjects
         self._liveness = liveness
         self._settings = settings
@@ -286,7 +286,7 @@ class Forwarder:
         )
         started = time.perf_counter()
         try:
-            msg = await self._nc.request(
+            msg = await self._requests.request(
                 self._subjects.service(service_id, capability), body, timeout
             )
         except NoRespondersError:
