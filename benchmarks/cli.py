@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import platform
+import signal
 import sys
 import tempfile
 import time
@@ -99,6 +100,8 @@ def main(argv: list[str] | None = None) -> None:
         help="measure nothing: rewrite the report and plots from saved results",
     )
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C: every scenario's servers and processes are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     if args.from_json is not None:
         out = args.out or args.from_json.parent
         saved = json.loads(args.from_json.read_text())
