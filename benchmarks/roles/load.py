@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import nats
@@ -19,19 +20,17 @@ from benchmarks.roles._run import role_main, role_parser
 from benchmarks.stats import summarize
 
 
+@dataclass(slots=True)
 class Load:
-    def __init__(
-        self, nc: NATS, subject: str, body: bytes, headers: dict[str, str] | None, expect: bytes
-    ) -> None:
-        self.nc, self.subject, self.body, self.headers, self.expect = (
-            nc,
-            subject,
-            body,
-            headers,
-            expect,
-        )
-        self.errors = 0
-        self.first_error: str | None = None
+    """One kind of request, sent again and again; a reply without ``expect`` is an error."""
+
+    nc: NATS
+    subject: str
+    body: bytes
+    headers: dict[str, str] | None
+    expect: bytes
+    errors: int = 0
+    first_error: str | None = None
 
     async def one(self) -> None:
         msg = await self.nc.request(self.subject, self.body, timeout=30, headers=self.headers)
