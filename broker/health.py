@@ -15,6 +15,7 @@ from broker.breaker import Breakers
 from broker.contracts import ServiceContract
 from broker.liveness import Liveness
 from broker.observed import ObservedStats
+from broker.rejections import Rejections
 
 __all__ = ["ServiceHealth"]
 
@@ -26,7 +27,7 @@ ViolationReporter = Callable[[str, bool, dict[str, Any]], Awaitable[None]]
 
 
 class ServiceHealth:
-    __slots__ = ("_report", "_violating", "breakers", "liveness", "observed")
+    __slots__ = ("_report", "_violating", "breakers", "liveness", "observed", "rejections")
 
     def __init__(
         self,
@@ -38,6 +39,7 @@ class ServiceHealth:
         self.liveness = liveness
         self.breakers = breakers
         self.observed = observed
+        self.rejections = Rejections()  # heartbeats and registrations it could not use
         self._report = report
         self._violating: set[str] = set()
 

@@ -28,7 +28,7 @@ from broker.health import ServiceHealth
 from broker.matching import MatchQuery, match
 from broker.store import ContractStore, StoredContract, encode_entry
 from caio.errors import Conflict, Forbidden, InvalidContract, InvalidRequest, NotFound
-from caio.protocol import RouteConstraints, RouteGuarantees, Token, WireBody, parse
+from caio.protocol import RequestBody, RouteConstraints, RouteGuarantees, Token, parse
 
 __all__ = ["Registry", "RegistryContext"]
 
@@ -67,22 +67,31 @@ def _may_change(caller: Caller, service_id: str, stored: StoredContract | None) 
         )
 
 
-class _ServiceIdBody(WireBody):
+class _ServiceIdBody(RequestBody):
     service_id: Token
 
 
-class _ListBody(WireBody):
+class _ListBody(RequestBody):
     capability: Token | None = None
 
 
-class _DiscoverBody(WireBody):
+class _DiscoverBody(RequestBody):
     capabilities: list[Token] = Field(default_factory=list)
     guarantees: RouteGuarantees = Field(default_factory=RouteGuarantees)
     constraints: RouteConstraints = Field(default_factory=RouteConstraints)
 
 
+class _ContractBody(RequestBody):
+    """``register`` and ``validate``: the contract is checked by its own schema, later."""
+
+    contract: Any = None
+    contract_yaml: Any = None
+    replace: bool = False
+
+
 def _contract_source(body: dict[str, Any]) -> tuple[str, object]:
     """Which of ``contract`` / ``contract_yaml`` the body carries (exactly one)."""
+    parse(_ContractBody, body)  # unknown fields (a misspelled "replace") are refused
     has_contract, has_yaml = "contract" in body, "contract_yaml" in body
     if has_contract == has_yaml:
         raise InvalidRequest('send exactly one of "contract" (an object) or "contract_yaml" (text)')
@@ -141,12 +150,14 @@ class Registry:
     # -- writes ----------------------------------------------------------
 
     async def register(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
-        replace = body.get("replace", False)
-        if not isinstance(replace, bool):
-            raise InvalidRequest('"replace" must be true or false')
+        replace = parse(_ContractBody, body).replace
         try:
             contract = _parse_source(body)
         except InvalidContract as exc:
+            reason = "; ".join(exc.details.get("errors", [])[:3]) or exc.message
+            self._health.rejections.rejected(
+                "registration", None, reason, caller=context.caller.name
+            )
             await self._audit.record(
                 kind="invalid",
                 outcome="invalid",
@@ -224,18 +235,24 @@ class Registry:
                 e for sid in self._catalog.ids_for(capability) if (e := self._catalog.get(sid))
             ]
         entries.sort(key=lambda e: e.contract.id)
-        services = [
-            {
-                "service_id": e.contract.id,
-                "service_name": e.contract.name,
-                "version": e.contract.version,
-                "capabilities": list(e.contract.capability_names),
-                "availability": self._liveness.availability(e.contract.id),
-                "revision": e.revision,
-            }
-            for e in entries
-        ]
+        services = [self._listed(e.contract, e.revision) for e in entries]
         return {"status": "ok", "services": services, "count": len(services)}
+
+    def _listed(self, contract: ServiceContract, revision: int) -> dict[str, Any]:
+        service_id = contract.id
+        listed: dict[str, Any] = {
+            "service_id": service_id,
+            "service_name": contract.name,
+            "version": contract.version,
+            "capabilities": list(contract.capability_names),
+            "availability": self._liveness.availability(service_id),
+            "revision": revision,
+        }
+        rejected = self._health.rejections.last("heartbeat", service_id)
+        if rejected is not None:
+            # Extension: why a worker that is heartbeating is still not live.
+            listed["last_heartbeat_rejected"] = rejected.to_json()
+        return listed
 
     async def discover(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
         request = parse(_DiscoverBody, body)
@@ -286,7 +303,13 @@ class Registry:
             key=lambda e: e.contract.id,
         )
         services = [self._health.stats(e.contract) for e in entries]
-        return {"status": "ok", "scope": "router", "services": services, "count": len(services)}
+        return {
+            "status": "ok",
+            "scope": "router",
+            "services": services,
+            "count": len(services),
+            "rejected": self._health.rejections.to_json(),
+        }
 
     async def _audit_change(
         self, context: RegistryContext, service_id: str, action: str, revision: int

@@ -104,6 +104,7 @@ class Router:
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
         self.subjects = Subjects(config.prefix)
+        self._heartbeat_prefix = self.subjects.heartbeat("")
         self.catalog = Catalog()
         self.liveness = Liveness(config.liveness_window_s)
         self.health = ServiceHealth(
@@ -382,13 +383,21 @@ class Router:
             log.debug("reply_failed", error=repr(exc))
 
     async def _on_heartbeat(self, msg: Msg) -> None:
+        subject_id = msg.subject[len(self._heartbeat_prefix) :]
+        rejections = self.health.rejections
         try:
             beat = parse(Heartbeat, decode_object(msg.data, max_bytes=4096))
-        except CAIOError:
-            log.debug("heartbeat_ignored", subject=msg.subject)
+        except CAIOError as exc:
+            reason = "; ".join(exc.details.get("errors", [])) or exc.message
+            rejections.rejected("heartbeat", subject_id, reason, subject=msg.subject[:200])
             return
-        if msg.subject != self.subjects.heartbeat(beat.service_id):
-            return  # a heartbeat must come on its own service's subject
+        if beat.service_id != subject_id:
+            # A heartbeat must come on its own service's subject (bus permissions
+            # are written per subject).
+            reason = f"service_id {beat.service_id!r} arrived on {msg.subject[:200]!r}"
+            rejections.rejected("heartbeat", subject_id, reason)
+            return
+        rejections.accepted("heartbeat", subject_id)
         self.liveness.beat(beat.service_id, beat.instance_id, stopping=beat.stopping)
 
     async def _on_stored(self, stored: StoredContract) -> None:

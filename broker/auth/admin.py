@@ -15,12 +15,12 @@ from broker.audit import AuditLog
 from broker.auth.guard import Caller
 from broker.auth.keys import CallerPolicy, KeyStore, Role, ServiceGlob
 from caio.errors import Forbidden, InvalidRequest
-from caio.protocol import Token, WireBody, parse
+from caio.protocol import RequestBody, Token, parse
 
 __all__ = ["KeyAdmin"]
 
 
-class _CreateBody(WireBody):
+class _CreateBody(RequestBody):
     name: Token
     role: Role
     capabilities: list[Token] | None = None
@@ -29,7 +29,7 @@ class _CreateBody(WireBody):
     policy: CallerPolicy = Field(default_factory=CallerPolicy)
 
 
-class _KeyBody(WireBody):
+class _KeyBody(RequestBody):
     key: Annotated[str, Field(min_length=1, max_length=64)]
 
 
