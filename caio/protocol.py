@@ -24,6 +24,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    WithJsonSchema,
 )
 
 from caio.errors import InvalidRequest
@@ -93,7 +94,16 @@ def epoch_seconds(value: object) -> object:
     return parsed.timestamp()
 
 
-EpochSeconds = Annotated[float, BeforeValidator(epoch_seconds)]
+EpochSeconds = Annotated[
+    float,
+    BeforeValidator(epoch_seconds),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "string", "format": "date-time"}, {"type": "number"}],
+            "description": "RFC 3339 time (2026-12-01T10:00:00Z) or epoch seconds",
+        }
+    ),
+]
 
 
 class RequestBody(WireBody):
