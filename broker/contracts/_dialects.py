@@ -81,6 +81,7 @@ def flat_to_nested(flat: Document) -> Document:
         service["constraints"] = _constraints(flat["constraints"])
     if "metadata" in flat:
         service["metadata"] = flat["metadata"]
+    service.update((key, value) for key, value in flat.items() if key.startswith("x-"))
     return {"service": service}
 
 

@@ -9,6 +9,7 @@ errors, which the schema makes rare, name paths of the nested form.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -78,11 +79,17 @@ def _explain(error: SchemaError) -> Iterator[str]:
                 yield line([*parts, key], "required key is missing")
     elif keyword == "additionalProperties" and isinstance(instance, dict):
         assert isinstance(schema, dict)
-        allowed = ", ".join(schema.get("properties", {}))
-        if schema.get("patternProperties"):
+        known = list(schema.get("properties", {}))
+        allowed = ", ".join(known)
+        patterns = " ".join(schema.get("patternProperties", {}))
+        if "per_" in patterns:
             allowed += ", per_<unit>"
+        if "x-" in patterns:
+            allowed += ", x-<extension>"
         for key in _unknown_keys(instance, schema):
-            yield line([*parts, key], f"unknown key; allowed here: {allowed}")
+            close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            yield line([*parts, key], f"unknown key; {hint}allowed here: {allowed}")
     elif keyword == "pattern" and value == SAFE_TOKEN.pattern:
         yield line(parts, f"{_short(instance)} {_SAFE_NAME_HINT}")
     elif keyword == "not" and isinstance(schema, dict) and "description" in schema:

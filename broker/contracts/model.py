@@ -5,6 +5,11 @@ Field names follow the nested dialect of the Codex contract (seed 001);
 ``tests/unit/test_schema_drift.py`` fails when the two disagree. The derived
 properties at the bottom are what matching reads, so matching never has to
 know which dialect a contract was written in.
+
+Unknown keys are errors, so a misspelled constraint cannot pass as "not
+promised". Extensions live in ``metadata`` or in ``x-<name>`` keys, which
+every part accepts but ``Guarantees`` (whose extra keys are guarantees) and
+``Cost`` (whose extra keys are unit prices).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ __all__ = [
     "ServiceContract",
 ]
 
+# An extension key: kept as written, read by nobody in CAIO.
+X_KEY = re.compile(r"x-[a-z0-9][a-z0-9_.-]{0,63}")
 # Not finite is not a promise (and has no JSON spelling, so it could not round-trip).
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -41,20 +48,18 @@ PositiveInt = Annotated[int, Field(gt=0)]
 
 
 class _Part(BaseModel):
+    """A part of a contract: its own fields, and ``x-<name>`` extension keys."""
+
     # strict: a contract saying latency "5000" (a string) is a wrong type, not a number.
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
-
-
-class _OpenPart(_Part):
-    """A part whose extra keys are kept: the seeds put free-form data here."""
-
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
 
     @model_validator(mode="after")
-    def _extras_are_not_null(self) -> _OpenPart:
-        # to_document() leaves out None, so a null extra would not survive a round trip.
+    def _extras_are_extensions(self) -> _Part:
         for key, value in (self.__pydantic_extra__ or {}).items():
+            if not X_KEY.fullmatch(key):
+                raise ValueError(f"{key!r}: unknown key; name extensions x-<name>")
             if value is None:
+                # to_document() leaves out None, so a null would not survive a round trip.
                 raise ValueError(f"{key!r} is null; leave the key out instead")
         return self
 
@@ -64,17 +69,25 @@ class AccuracyRange(_Part):
     target: Fraction | None = None
 
 
+# A JSON Schema, or (in a contract file, before loading) a path relative to the file.
+SchemaRef = dict[str, Any] | Annotated[str, Field(min_length=1)]
+
+
 class Capability(_Part):
     type: Token
     accuracy: AccuracyRange | None = None
     capacity: dict[str, Any] | None = None
+    input_schema: SchemaRef | None = None
+    output_schema: SchemaRef | None = None
 
 
-class Bound(_OpenPart):
-    """``max``/``min`` are what matching reads; other keys (seed_required...) are kept."""
+class Bound(_Part):
+    """``max``/``min`` are what matching reads."""
 
     max: NonNegative | None = None
     min: NonNegative | None = None
+    p99_max: NonNegative | None = None  # the flat form's p99_ms
+    seed_required: bool | None = None  # the Codex contract's determinism guarantee
 
 
 class Guarantee(_Part):
@@ -83,9 +96,10 @@ class Guarantee(_Part):
     invariant: str | None = None
 
 
-class Guarantees(_OpenPart):
+class Guarantees(BaseModel):
     """Named guarantees; any other key is one more ``Guarantee`` (e.g. ``availability``)."""
 
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
     __pydantic_extra__: dict[str, Guarantee] = Field(init=False)
 
     latency: Guarantee | None = None
@@ -97,7 +111,7 @@ class Guarantees(_OpenPart):
 _UNIT_PRICE = re.compile(r"per_(?!token$|request$)[a-z0-9_]{1,60}")
 
 
-class Cost(_Part):
+class Cost(BaseModel):
     """``model``/``token_cost`` are what matching reads; ``per_<unit>`` keys price other units."""
 
     model_config = ConfigDict(strict=True, extra="allow", frozen=True)
@@ -125,7 +139,7 @@ class Privacy(_Part):
     hipaa_compliant: bool = False
 
 
-class Alignment(_OpenPart):
+class Alignment(_Part):
     safety_level: str | None = None
     content_filtering: bool | None = None
     bias_mitigation: bool | None = None
@@ -141,11 +155,13 @@ class ContextLength(_Part):
     max_tokens: PositiveInt | None = None
 
 
-class Constraints(_OpenPart):
+class Constraints(_Part):
     max_concurrent_requests: PositiveInt | None = None
     rate_limit: RateLimit | None = None
     context_length: ContextLength | None = None
     requires_internet: bool | None = None
+    supported_languages: list[Annotated[str, Field(min_length=1)]] | None = None
+    max_images: PositiveInt | None = None
 
 
 class Endpoint(_Part):
@@ -161,7 +177,7 @@ class Api(_Part):
     endpoints: list[Endpoint] = Field(default_factory=list)
 
 
-class Invariant(_OpenPart):
+class Invariant(_Part):
     id: str
     description: str | None = None
     formula: str | None = None

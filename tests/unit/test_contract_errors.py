@@ -337,3 +337,49 @@ def test_a_contract_file_that_is_not_utf8_is_invalid(tmp_path: Path) -> None:
 def test_a_missing_contract_file_is_an_os_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         load_contract_file(tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize(
+    ("document", "path", "meant"),
+    [
+        (
+            {"service": {**NESTED["service"], "constraints": {"max_concurent_requests": 3}}},
+            "$.service.constraints.max_concurent_requests",
+            "max_concurrent_requests",
+        ),
+        (
+            {"service": {**NESTED["service"], "privacy": {"hipaa_complaint": True}}},
+            "$.service.privacy.hipaa_complaint",
+            "hipaa_compliant",
+        ),
+        (
+            {**FLAT, "constraints": {"suported_languages": ["en"]}},
+            "$.constraints.suported_languages",
+            "supported_languages",
+        ),
+    ],
+)
+def test_a_misspelled_contract_key_is_an_error_at_its_path_with_the_key_meant(
+    document: dict[str, Any], path: str, meant: str
+) -> None:
+    errors = contract_errors(document)
+
+    assert len(errors) == 1
+    assert errors[0].startswith(f"{path}: unknown key; did you mean {meant!r}?")
+
+
+def test_extensions_are_x_keys_and_are_kept() -> None:
+    document = {
+        "service": {
+            **NESTED["service"],
+            "x-team": "ml-platform",
+            "constraints": {"x-gpu": {"kind": "a100", "count": 2}},
+        }
+    }
+
+    contract = parse_contract(document)
+
+    assert contract.model_extra == {"x-team": "ml-platform"}
+    assert contract.to_document()["service"]["constraints"] == {
+        "x-gpu": {"kind": "a100", "count": 2}
+    }

@@ -45,13 +45,13 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
     max_leaves=8,
 )
-# Extras of the open parts: anything JSON but a top-level null (it would not round-trip).
+# Extension values: anything JSON but a top-level null (it would not round-trip).
 non_null_values = json_values.filter(lambda value: value is not None)
+extension_keys = st.from_regex(r"\Ax-[a-z0-9][a-z0-9_.-]{0,10}\Z")
 
 
 def extras(known: set[str]) -> st.SearchStrategy[dict[str, Any]]:
-    keys = st.text(min_size=1, max_size=10).filter(lambda key: key not in known)
-    return st.dictionaries(keys, non_null_values, max_size=2)
+    return st.dictionaries(extension_keys, non_null_values, max_size=2)
 
 
 def with_extras(
@@ -64,16 +64,27 @@ def optional(**fields: st.SearchStrategy[Any]) -> st.SearchStrategy[dict[str, An
     return st.fixed_dictionaries({}, optional=fields)
 
 
-bounds = with_extras(optional(max=non_negative, min=non_negative), {"max", "min"})
+bounds = with_extras(
+    optional(max=non_negative, min=non_negative, p99_max=non_negative, seed_required=st.booleans()),
+    {"max", "min"},
+)
 guarantee = st.fixed_dictionaries(
     {"property": texts}, optional={"bound": bounds, "invariant": texts}
 )
-capability = st.fixed_dictionaries(
-    {"type": safe_names},
-    optional={
-        "accuracy": optional(min=fractions, target=fractions),
-        "capacity": st.dictionaries(texts, json_values, max_size=2),
-    },
+json_schemas = st.sampled_from(
+    [{}, {"type": "object"}, {"type": "object", "required": ["answer"]}, {"enum": [1, "a"]}]
+)
+capability = with_extras(
+    st.fixed_dictionaries(
+        {"type": safe_names},
+        optional={
+            "accuracy": optional(min=fractions, target=fractions),
+            "capacity": st.dictionaries(texts, json_values, max_size=2),
+            "input_schema": json_schemas,
+            "output_schema": json_schemas,
+        },
+    ),
+    set(),
 )
 unit_prices = st.dictionaries(st.from_regex(r"\Aper_(image|second|page)\Z"), non_negative)
 nested_cost = st.builds(
@@ -98,8 +109,10 @@ constraints = with_extras(
         rate_limit=optional(per_minute=positive_ints, per_hour=positive_ints),
         context_length=optional(max_tokens=positive_ints),
         requires_internet=st.booleans(),
+        supported_languages=st.lists(st.text(min_size=1, max_size=5), max_size=3),
+        max_images=positive_ints,
     ),
-    {"max_concurrent_requests", "rate_limit", "context_length", "requires_internet"},
+    set(),
 )
 endpoint = st.fixed_dictionaries(
     {"path": texts}, optional={"method": texts, "input_schema": texts, "output_schema": texts}
@@ -154,35 +167,36 @@ flat_cost = st.builds(
     st.fixed_dictionaries({"per_token": non_negative}, optional={"per_request": non_negative})
     | st.fixed_dictionaries({"per_request": non_negative}, optional={"currency": texts}),
 )
-flat_contracts = st.fixed_dictionaries(
-    {
-        "service_id": safe_names,
-        "name": st.text(min_size=1, max_size=30),
-        "version": st.text(min_size=1, max_size=10),
-        "capabilities": st.lists(safe_names, min_size=1, max_size=4, unique=True),
-    },
-    optional={
-        "description": texts,
-        "guarantees": optional(
-            latency=st.fixed_dictionaries(
-                {"p95_ms": non_negative}, optional={"p99_ms": non_negative}
+flat_contracts = with_extras(
+    st.fixed_dictionaries(
+        {
+            "service_id": safe_names,
+            "name": st.text(min_size=1, max_size=30),
+            "version": st.text(min_size=1, max_size=10),
+            "capabilities": st.lists(safe_names, min_size=1, max_size=4, unique=True),
+        },
+        optional={
+            "description": texts,
+            "guarantees": optional(
+                latency=st.fixed_dictionaries(
+                    {"p95_ms": non_negative}, optional={"p99_ms": non_negative}
+                ),
+                accuracy=st.fixed_dictionaries({"min": fractions}),
+                availability=st.fixed_dictionaries({"target": st.floats(0, 100)}),
             ),
-            accuracy=st.fixed_dictionaries({"min": fractions}),
-            availability=st.fixed_dictionaries({"target": st.floats(0, 100)}),
-        ),
-        "constraints": with_extras(
-            optional(max_tokens=positive_ints, requires_internet=st.booleans()),
-            {
-                "max_tokens",
-                "requires_internet",
-                "context_length",
-                "max_concurrent_requests",
-                "rate_limit",
-            },
-        ),
-        "cost": flat_cost,
-        "metadata": st.dictionaries(texts, json_values, max_size=3),
-    },
+            "constraints": with_extras(
+                optional(
+                    max_tokens=positive_ints,
+                    requires_internet=st.booleans(),
+                    supported_languages=st.lists(st.text(min_size=1, max_size=5), max_size=3),
+                ),
+                set(),
+            ),
+            "cost": flat_cost,
+            "metadata": st.dictionaries(texts, json_values, max_size=3),
+        },
+    ),
+    set(),
 )
 contracts = nested_contracts | flat_contracts
 
@@ -337,3 +351,43 @@ def test_what_the_schema_accepts_the_model_accepts_too(document: object) -> None
         return
     # The one rule JSON Schema cannot state: a capability type listed twice.
     assert all("is listed twice" in error for error in contract_errors(document))
+
+
+# -- (d) an unknown key is refused at its path, whatever object it is in -----------
+
+
+# Objects that hold anything, or whose extra keys mean something (guarantees, prices).
+FREE = {"metadata", "capacity", "input_schema", "output_schema", "guarantees", "cost"}
+
+
+def _objects(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Paths of the objects that take only known keys and x- extensions."""
+    if isinstance(value, list):
+        return [path for i, item in enumerate(value) for path in _objects(item, (*prefix, i))]
+    if not isinstance(value, dict):
+        return []
+    found = [prefix]
+    for key, item in value.items():
+        if key not in FREE and not key.startswith("x-"):  # extensions hold anything
+            found += _objects(item, (*prefix, key))
+    return found
+
+
+@PROPERTY
+@given(st.data(), contracts, st.from_regex(r"\A[a-w][a-z_]{0,12}\Z"))
+def test_an_unknown_key_anywhere_is_refused_at_its_path(
+    data: st.DataObject, document: dict[str, Any], key: str
+) -> None:
+    document = copy.deepcopy(document)
+    path = data.draw(st.sampled_from(_objects(document)))
+    node: Any = document
+    for part in path:
+        node = node[part]
+    if key in node or (path and path[-1] == "guarantees"):
+        return
+    node[key] = 1
+
+    errors = contract_errors(document)
+
+    assert errors, f"{key!r} at {path} was accepted"
+    assert any(key in error for error in errors), errors

@@ -18,7 +18,7 @@ import pytest
 from pydantic import AfterValidator, BaseModel
 
 from broker.contracts import contract_schema
-from broker.contracts.model import ServiceContract
+from broker.contracts.model import X_KEY, ServiceContract
 from caio.subjects import SAFE_TOKEN
 
 Schema = dict[str, Any]
@@ -113,10 +113,12 @@ def _openness(model: type[BaseModel], node: Schema, defs: Schema, where: str) ->
     if not model_open:
         return []
     extra_type = typing.get_type_hints(model, include_extras=True).get("__pydantic_extra__")
-    if extra_type is None:  # untyped extras: anything but null (see model._OpenPart)
-        if isinstance(additional, dict) and _resolve(additional, defs) == defs["not_null"]:
+    if extra_type is None:  # untyped extras: x-<name> extensions, anything but null
+        patterns = node.get("patternProperties", {})
+        expected = {f"^{X_KEY.pattern}$": {"$ref": "#/$defs/not_null"}}
+        if additional is False and patterns == expected:
             return []
-        return [f"{where}: untyped extras should be the schema's not_null"]
+        return [f"{where}: extensions should be x- keys ({expected}), nothing else"]
     value_type = typing.get_args(extra_type)[1]
     if node.get("patternProperties"):
         extra_schemas: Schema = node["patternProperties"]
@@ -152,6 +154,15 @@ def _compare(
         return problems + _compare(item, [], node.get("items", {}), defs, f"{where}[]")
     if origin is dict:
         return _type_check(node, "object", where)
+    if origin in (typing.Union, types.UnionType):  # e.g. a schema, or a path to one
+        kinds = {
+            "object" if typing.get_origin(arg) is dict else _SCALARS.get(_split(arg)[0], "?")
+            for arg in typing.get_args(bare)
+            if arg is not type(None)
+        }
+        types_in_schema = node.get("type")
+        listed = set(types_in_schema) if isinstance(types_in_schema, list) else {types_in_schema}
+        return [] if kinds == listed else [f"{where}: model {kinds}, schema {listed}"]
     if bare in _SCALARS:
         kind = _SCALARS[bare]
         problems = _type_check(node, kind, where) + _limit_check(metadata, node, kind, where)
@@ -224,7 +235,17 @@ def test_the_flat_constraints_mean_what_the_nested_ones_mean(schema: Schema) -> 
         (lambda d: d.__setitem__("fraction", {"type": "number", "minimum": 0}), "limits"),
         (
             lambda d: d["privacy"].__setitem__("additionalProperties", True),
-            "service.privacy: extra keys",
+            "service.privacy: extensions should be x- keys",
+        ),
+        (
+            lambda d: d["constraints"].pop("patternProperties"),
+            "service.constraints: extra keys allowed by the model only",
+        ),
+        (
+            lambda d: d["capability"]["properties"]["output_schema"].__setitem__(
+                "$ref", "#/$defs/non_negative"
+            ),
+            "service.capabilities[].output_schema: model",
         ),
         (lambda d: d["endpoint"]["required"].clear(), "service.api.endpoints[]: required"),
         (lambda d: d["safe_name"].pop("pattern"), "service.id: safe-name check"),
