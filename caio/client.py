@@ -27,6 +27,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from caio import jobs
+from caio.contract_files import contract_body
 from caio.errors import CAIOError, ServiceUnavailable, Timeout, error_class_for
 from caio.jsonwire import dumps, loads
 from caio.natsconn import server_list
@@ -49,9 +50,9 @@ ContractSource = Mapping[str, Any] | str | Path
 
 
 def _contract_body(contract: ContractSource) -> dict[str, Any]:
-    """A Path is read and sent as YAML text (so errors cite its lines); a str is YAML text."""
+    """A Path is a contract file (its schema files read in); a str is YAML text."""
     if isinstance(contract, Path):
-        return {"contract_yaml": contract.read_text(encoding="utf-8")}
+        return contract_body(contract)
     if isinstance(contract, str):
         return {"contract_yaml": contract}
     return {"contract": dict(contract)}

@@ -14,11 +14,13 @@ from broker.contracts._parse import (
     parse_contract_yaml,
 )
 from broker.contracts._resources import contract_schema, schema_path
+from broker.contracts._schemarefs import compile_output_schemas
 from broker.contracts.model import ServiceContract
 
 __all__ = [
     "ServiceContract",
     "canonical_json",
+    "compile_output_schemas",
     "contract_errors",
     "contract_schema",
     "load_contract_file",

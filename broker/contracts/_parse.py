@@ -5,7 +5,11 @@ Stages, each reporting ``"<JSONPath>: <message>"`` lines (see ``_paths``):
 1. plain JSON: no dates, NaN, non-string keys, absurd depth or size;
 2. the JSON Schema, for the dialect the document is written in;
 3. the flat dialect rewritten as the nested one;
-4. the pydantic model (what the schema cannot say: a capability listed twice).
+4. the pydantic model (what the schema cannot say: a capability listed twice);
+5. the capabilities' own JSON Schemas, which the router must be able to use.
+
+A contract file may name those schemas by path; ``load_contract_file``
+reads them in first (``caio.contract_files``).
 
 The first stage that finds errors stops the rest. Every failure is an
 ``InvalidContract``; nothing else escapes, whatever the input.
@@ -24,9 +28,11 @@ from pydantic import ValidationError
 
 from broker.contracts._dialects import normalize_document
 from broker.contracts._paths import line, model_error_lines
+from broker.contracts._schemarefs import schema_ref_errors
 from broker.contracts._validate import dialect_of, json_errors, schema_errors
 from broker.contracts.model import ServiceContract
 from caio import jsonwire
+from caio.contract_files import inline_schema_files
 from caio.errors import InvalidContract
 
 __all__ = [
@@ -57,10 +63,11 @@ def _check(data: object) -> ServiceContract | list[str]:
     # A private copy: the frozen model must not share containers with the caller.
     document = normalize_document(copy.deepcopy(data))
     try:
-        return ServiceContract.model_validate(document["service"])
+        contract = ServiceContract.model_validate(document["service"])
     except ValidationError as exc:
         note = " (in the nested form of this flat contract)" if dialect_of(data) == "flat" else ""
         return model_error_lines(exc, ("service",), note)
+    return schema_ref_errors(contract) or contract
 
 
 def contract_errors(data: object) -> list[str]:
@@ -120,8 +127,7 @@ def _yaml_error(exc: yaml.YAMLError, text: str) -> str:
     return f"(yaml): line {where}: " + " ".join(str(problem).split())
 
 
-def parse_contract_yaml(text: str) -> ServiceContract:
-    """Parse a YAML (or JSON) contract text; syntax errors name their line."""
+def _load_yaml(text: str) -> object:
     if not isinstance(text, str):
         raise _invalid([f"(yaml): expected text, not {type(text).__name__}"])
     try:
@@ -132,7 +138,12 @@ def parse_contract_yaml(text: str) -> ServiceContract:
         raise _invalid(["(yaml): nested too deeply"]) from None
     if data is None:
         raise _invalid([line([], "the document is empty")])
-    return parse_contract(data)
+    return data
+
+
+def parse_contract_yaml(text: str) -> ServiceContract:
+    """Parse a YAML (or JSON) contract text; syntax errors name their line."""
+    return parse_contract(_load_yaml(text))
 
 
 def load_contract_file(path: str | os.PathLike[str]) -> ServiceContract:
@@ -140,6 +151,7 @@ def load_contract_file(path: str | os.PathLike[str]) -> ServiceContract:
 
     A missing or unreadable file raises ``OSError`` as usual; a file that is
     not UTF-8 or not a valid contract raises ``InvalidContract`` naming it.
+    Capability schemas given as paths are read relative to the file.
     """
     name = os.fspath(path)
     raw = Path(name).read_bytes()
@@ -147,10 +159,15 @@ def load_contract_file(path: str | os.PathLike[str]) -> ServiceContract:
         text = raw.decode("utf-8")
         if name.endswith(".json"):
             try:
-                return parse_contract(orjson.loads(text))
+                data = orjson.loads(text)
             except orjson.JSONDecodeError as exc:
                 raise _invalid([f"(json): {exc}"]) from None
-        return parse_contract_yaml(text)
+        else:
+            data = _load_yaml(text)
+        data, errors = inline_schema_files(data, Path(name).parent)
+        if errors:
+            raise _invalid(errors)
+        return parse_contract(data)
     except UnicodeDecodeError as exc:
         raise InvalidContract(
             f"{name}: not UTF-8 text ({exc.reason} at byte {exc.start})",

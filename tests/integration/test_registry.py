@@ -11,7 +11,7 @@ from broker.router import AuthSettings, Router, RouterConfig
 from caio.subjects import Subjects
 from tests.integration.conftest import ServiceFactory, audit_records, contract, request
 
-CODEX_YAML = (Path(__file__).parents[2] / "contracts" / "codex.yaml").read_text()
+CODEX_YAML = (Path(__file__).parents[1] / "fixtures" / "seeds" / "codex-seed-001.yaml").read_text()
 
 
 async def register(nc: NATS, subjects: Subjects, body: dict) -> dict:

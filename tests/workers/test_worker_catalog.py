@@ -30,7 +30,7 @@ def test_contracts_come_from_the_checkouts_contracts_directory() -> None:
     assert default_contract_path("codex") == repo / "contracts" / "codex.yaml"
 
 
-def test_the_codex_worker_serves_seed_001s_contract(
+def test_the_codex_worker_serves_the_shipped_codex_contract(
     worker_config, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-from-env")
@@ -40,7 +40,7 @@ def test_the_codex_worker_serves_seed_001s_contract(
 
     assert isinstance(worker, CodexWorker)
     assert worker.service_id == "codex-bridge-001"
-    assert "web_search" in worker.contract.capability_names
+    assert worker.contract.capability_names == ("code_generation", "code_review")
     assert worker.settings.model == "fake-ok"
 
 
