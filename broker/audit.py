@@ -26,9 +26,15 @@ from caio.errors import CAIOError
 from caio.jsonwire import dumps
 from caio.subjects import Subjects
 
-__all__ = ["AuditLog", "AuditSettings"]
+__all__ = ["AuditLog", "AuditSettings", "AuditUnavailable"]
 
 log = structlog.get_logger("caio.audit")
+
+
+class AuditUnavailable(CAIOError):
+    """The audit stream did not store a record: no answer may claim a recorded decision."""
+
+    default_retryable = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,8 +129,7 @@ class AuditLog:
             )
         except Exception as exc:  # any failure means "not recorded"
             log.error("audit_write_failed", subject=subject, error=repr(exc))
-            raise CAIOError(
+            raise AuditUnavailable(
                 "the audit log did not store this decision, so no answer is given; retry",
-                retryable=True,
                 request_id=request_id,
             ) from exc

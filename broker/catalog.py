@@ -14,11 +14,13 @@ the registry.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from broker.contracts import ServiceContract
+from jsonschema.protocols import Validator
+
+from broker.contracts import ServiceContract, compile_output_schemas
 from broker.revisions import RevisionClock
 from broker.scoring import contract_score
 
@@ -32,6 +34,8 @@ class CatalogEntry:
     capabilities: frozenset[str]
     # Every routed reply carries the chosen contract's guarantees: dumped once here.
     guarantees_json: dict[str, Any]
+    # Capability -> its output schema, compiled once: every result is checked against it.
+    output_checks: Mapping[str, Validator]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +87,7 @@ class Catalog:
             revision,
             frozenset(contract.capability_names),
             contract.guarantees.model_dump(mode="json", exclude_none=True),
+            compile_output_schemas(contract),
         )
         self._entries[service_id] = entry
         self._deleted_at.pop(service_id, None)

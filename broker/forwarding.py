@@ -1,9 +1,10 @@
 """Forward a routed request to the ranked candidates until one answers.
 
 Each attempt is a NATS request to ``<prefix>.svc.<service_id>.<capability>``.
-An attempt fails on "no responders", an error reply, an unreadable reply or
-its own timeout; the next candidate is then tried while the caller's
-deadline leaves time. An attempt's timeout is:
+An attempt fails on "no responders", an error reply, an unreadable reply,
+a success that is not one (no object ``result``, or a result that breaks the
+capability's output schema in the contract) or its own timeout; the next
+candidate is then tried while the caller's deadline leaves time. An attempt's timeout is:
 
     the last candidate:          all the time that is left
     a contract with a p95 bound: max(min_attempt_ms, p95_multiplier * p95), capped by what is left
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
+from jsonschema.protocols import Validator
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
@@ -299,12 +301,38 @@ class Forwarder:
         latency = _ms_since(started)
         reply = _decode_reply(msg.data)
         if reply.get("status") == "ok":
-            return Attempt(service_id, "ok", latency), reply
+            problem = _result_problem(reply, candidate.entry.output_checks.get(capability))
+            if problem is None:
+                return Attempt(service_id, "ok", latency), reply
+            broken = {
+                "code": "service_error",
+                "message": problem,
+                "details": {"reason": "invalid_result"},
+            }
+            return Attempt(service_id, "error", latency, broken), None
         sent = reply.get("error")
         unreadable = {"code": "service_error", "message": "the service sent an unreadable reply"}
         return Attempt(
             service_id, "error", latency, sent if isinstance(sent, dict) else unreadable
         ), None
+
+
+def _result_problem(reply: dict[str, Any], check: Validator | None) -> str | None:
+    """Why an ``ok`` reply is not a success the caller can use, or None."""
+    result = reply.get("result")
+    if not isinstance(result, dict):
+        shown = "no result" if result is None else f"a {type(result).__name__} as its result"
+        return f"the service answered ok with {shown}; the protocol wants an object"
+    if check is None:
+        return None
+    try:
+        error = next(iter(check.iter_errors(result)), None)
+    except Exception as exc:  # noqa: BLE001 - e.g. a $ref the schema cannot resolve
+        return f"the result could not be checked against the contract's output schema: {exc!r}"
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"result{where}: {error.message} (the contract's output schema)"[:500]
 
 
 def _decode_reply(data: bytes) -> dict[str, Any]:

@@ -3,7 +3,10 @@
 Every outcome (answered, failed, no match, invalid input, dry run) writes
 exactly one audit record, acknowledged by JetStream before the reply goes
 out. Invalid input never reaches matching; matching never calls a service
-on a dry run.
+on a dry run. Whatever fails on the way (a JetStream call that times out,
+a bug), the caller gets an error reply and the failure an audit record;
+only when the audit stream itself refuses is there no record, and then
+the reply says so.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from broker.audit import AuditLog
+import structlog
+
+from broker.audit import AuditLog, AuditUnavailable
 from broker.auth.guard import RouteCheck, RouteGuard
 from broker.catalog import Catalog
 from broker.forwarding import Forwarder, ForwardResult
@@ -26,6 +31,8 @@ from caio.subjects import is_safe_token
 
 __all__ = ["RouteHandler", "RouteSettings"]
 
+log = structlog.get_logger("caio.routing")
+
 
 @dataclass(frozen=True, slots=True)
 class RouteSettings:
@@ -37,6 +44,17 @@ class RouteSettings:
 
 def _elapsed_ms(started: float) -> float:
     return round((time.perf_counter() - started) * 1000, 3)
+
+
+@dataclass(slots=True)
+class _Call:
+    """What is known of one route request so far: for the record of a failure."""
+
+    started: float
+    capability: str | None
+    request_id: str | None = None
+    caller: str | None = None
+    decision: Decision | None = None
 
 
 class RouteHandler:
@@ -62,13 +80,25 @@ class RouteHandler:
         self, capability: str, payload: bytes, headers: Mapping[str, str] | None = None
     ) -> dict[str, Any]:
         """The reply body for one route request; never raises."""
-        started = time.perf_counter()
+        call = _Call(time.perf_counter(), capability if is_safe_token(capability) else None)
+        try:
+            return await self._handle(call, capability, payload, headers)
+        except AuditUnavailable as exc:  # nothing can be recorded: say so, claim nothing
+            return error_reply(exc, call.request_id)
+        except Exception as exc:  # noqa: BLE001 - every failure is answered and audited
+            return await self._failed_unexpectedly(call, exc)
+
+    async def _handle(
+        self, call: _Call, capability: str, payload: bytes, headers: Mapping[str, str] | None
+    ) -> dict[str, Any]:
+        started = call.started
         request_id: str | None = None
-        safe_capability = capability if is_safe_token(capability) else None
+        safe_capability = call.capability
         try:
             caller = self._guard.authenticator.authenticate(headers)
         except CAIOError as exc:  # who is asking comes first: nothing else is read
             return await self._denied(exc, None, None, safe_capability, started)
+        call.caller = caller.name
         try:
             if safe_capability is None:
                 raise InvalidRequest(
@@ -91,18 +121,40 @@ class RouteHandler:
             )
             return error_reply(exc, request_id)
 
-        request_id = request.request_id or new_request_id()
+        request_id = call.request_id = request.request_id or new_request_id()
         check = RouteCheck(caller, capability, request, request_id)
         try:
             await self._guard.admit(check)
+        except AuditUnavailable:
+            raise
         except CAIOError as exc:
             return await self._denied(exc, request_id, caller.name, capability, started)
-        try:
-            return await self._route(
-                capability, check.request, request_id, caller.name, started, check.service_filter
+        return await self._route(call, capability, check.request, check.service_filter)
+
+    async def _failed_unexpectedly(self, call: _Call, exc: Exception) -> dict[str, Any]:
+        """A failure no step answered: ``internal`` (or its own code), and a record of it."""
+        if isinstance(exc, CAIOError):
+            error = exc
+            log.warning("route_failed", request_id=call.request_id, error=exc.message)
+        else:
+            log.exception("route_failed", request_id=call.request_id)
+            error = CAIOError(
+                f"internal error ({type(exc).__name__}); the router logged it", retryable=True
             )
-        except CAIOError as exc:  # the audit write failed: no unrecorded answer
-            return error_reply(exc, request_id)
+        try:
+            await self._audit.record(
+                kind="route",
+                outcome="error",
+                request_id=call.request_id,
+                caller=call.caller,
+                capability=call.capability,
+                decision=call.decision.to_json() if call.decision is not None else None,
+                latency_ms=_elapsed_ms(call.started),
+                error=error.to_error(),
+            )
+        except AuditUnavailable as audit_error:
+            return error_reply(audit_error, call.request_id)
+        return error_reply(error, call.request_id)
 
     def decide(
         self,
@@ -168,15 +220,15 @@ class RouteHandler:
 
     async def _route(
         self,
+        call: _Call,
         capability: str,
         request: RouteRequest,
-        request_id: str,
-        caller: str | None,
-        started: float,
         permitted: Callable[[str], bool] | None,
     ) -> dict[str, Any]:
+        assert call.request_id is not None
+        request_id, caller, started = call.request_id, call.caller, call.started
         deadline = time.monotonic() + request.timeout_ms / 1000
-        decision = self.decide(capability, request, permitted)
+        decision = call.decision = self.decide(capability, request, permitted)
 
         if not decision.candidates:
             error = NoMatchingService(
