@@ -44,6 +44,7 @@ from broker.auth.keys import KeyStore
 from broker.breaker import Breakers, BreakerSettings
 from broker.catalog import Catalog
 from broker.contracts import ServiceContract
+from broker.discovery import discover_live_workers
 from broker.forwarding import Forwarder, ForwardGuards, ForwardSettings
 from broker.health import ServiceHealth
 from broker.jobs import JobRunner, JobSettings
@@ -83,6 +84,8 @@ class RouterConfig:
     queue_group: str = "caio-router"
     max_in_flight: int = 2048
     liveness_window_s: float = 15.0
+    # How long start-up listens for workers answering its $SRV.PING (0: do not ask).
+    discovery_window_s: float = 1.0
     drain_timeout_s: float = 10.0
     replicas: int = (
         1  # JetStream replicas for the registry bucket and audit stream (3 on a cluster)
@@ -126,6 +129,7 @@ class Router:
         self.jobs: JobRunner | None = None
         self._subscriptions: list[Subscription] = []
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._discovery: asyncio.Task[int] | None = None
         self._slots = asyncio.Semaphore(config.max_in_flight)
         self._stopped = asyncio.Event()
 
@@ -174,6 +178,11 @@ class Router:
         self._subscriptions.append(
             await nc.subscribe(self.subjects.heartbeat_all, cb=self._on_heartbeat)
         )
+        if cfg.discovery_window_s > 0:
+            # Workers already running answer within milliseconds; no waiting for heartbeats.
+            self._discovery = asyncio.create_task(
+                discover_live_workers(nc, cfg.prefix, self.liveness, cfg.discovery_window_s)
+            )
         await self._store.watch(self._on_stored, self._on_deleted)
         self._subscriptions.append(
             await nc.subscribe(
@@ -204,6 +213,9 @@ class Router:
             self.jobs = None
         if self._nc is None:
             return
+        if self._discovery is not None:
+            self._discovery.cancel()
+            await asyncio.gather(self._discovery, return_exceptions=True)
         for sub in self._subscriptions:
             with contextlib.suppress(Exception):
                 await sub.unsubscribe()
