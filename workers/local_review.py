@@ -2,8 +2,13 @@
 
 A useful stand-in for an AI reviewer wherever one is not allowed or not
 configured (on-prem, tests, demos): deterministic, fast and free. ruff runs as
-a subprocess on stdin, with ``--isolated`` so no config file on the worker's
-machine changes the verdict, and ``--no-cache`` so nothing is written.
+a subprocess with ``--isolated`` so no config file on the worker's machine
+changes the verdict, and ``--no-cache`` so nothing else is written.
+
+The code goes to ruff as a file in a private temporary directory, not on
+stdin: with uvloop (the CLI's event loop) writing a subprocess's stdin can
+fail with "WriteUnixTransport closed" (MagicStack/uvloop#506), which made a
+review fail now and then. Reading ruff's output is unaffected.
 """
 
 from __future__ import annotations
@@ -12,9 +17,11 @@ import asyncio
 import contextlib
 import os
 import re
+import tempfile
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 import orjson
@@ -34,8 +41,8 @@ DEFAULT_SELECT: tuple[str, ...] = ("E", "F", "W", "B", "S", "UP", "SIM")
 DEFAULT_IGNORE: tuple[str, ...] = ("S101",)
 
 _RULE = re.compile(r"^[A-Z]{1,4}[0-9]{0,4}$")
-# A base name only: the file never touches disk, the name only tells ruff
-# what kind of file it is (.pyi stubs follow other rules).
+# A base name only: it names the file in the worker's private temporary
+# directory, and tells ruff what kind of file it is (.pyi stubs follow other rules).
 _FILENAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}\.pyi?$")
 _DEFAULT_FILENAME = "snippet.py"
 _STDERR_CHARS = 500
@@ -82,7 +89,7 @@ class LocalReviewWorker(BridgeWorker):
 
     async def setup(self) -> None:
         # Fail at start, not on the first request, if ruff cannot run here.
-        returncode, stdout, stderr = await self._run_ruff(["--version"], b"", _STARTUP_TIMEOUT_S)
+        returncode, stdout, stderr = await self._run_ruff(["--version"], _STARTUP_TIMEOUT_S)
         if returncode != 0:
             raise RuntimeError(f"ruff does not run: {stderr.decode(errors='replace')[:200]}")
         self._analyzer = stdout.decode().strip() or "ruff"  # "ruff 0.6.9"
@@ -136,14 +143,15 @@ class LocalReviewWorker(BridgeWorker):
             "json",
             "--select",
             ",".join(self.settings.select),
-            "--stdin-filename",
-            filename,
         ]
         if self.settings.ignore:
             args += ["--ignore", ",".join(self.settings.ignore)]
-        returncode, stdout, stderr = await self._run_ruff(
-            [*args, "-"], code.encode(), self.settings.timeout_s
-        )
+        with tempfile.TemporaryDirectory(prefix="caio-review-") as workdir:
+            path = Path(workdir) / filename
+            path.write_bytes(code.encode())
+            returncode, stdout, stderr = await self._run_ruff(
+                [*args, str(path)], self.settings.timeout_s
+            )
         if returncode != 0:
             raise ServiceError(
                 "the analyzer failed",
@@ -155,14 +163,12 @@ class LocalReviewWorker(BridgeWorker):
             )
         return _findings(stdout)
 
-    async def _run_ruff(
-        self, args: Sequence[str], stdin: bytes, timeout_s: float
-    ) -> tuple[int, bytes, bytes]:
+    async def _run_ruff(self, args: Sequence[str], timeout_s: float) -> tuple[int, bytes, bytes]:
         try:
             process = await asyncio.create_subprocess_exec(
                 self._ruff,
                 *args,
-                stdin=asyncio.subprocess.PIPE,
+                stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
             )
@@ -173,7 +179,7 @@ class LocalReviewWorker(BridgeWorker):
             ) from None
         try:
             async with asyncio.timeout(timeout_s):
-                stdout, stderr = await process.communicate(stdin)
+                stdout, stderr = await process.communicate()
         except BaseException as exc:
             # Timed out, or the request was cancelled (deadline, shutdown):
             # never leave a ruff process behind.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from nats.aio.client import Client as NATS
 
@@ -150,3 +152,30 @@ async def test_an_analysis_over_its_time_limit_is_killed_and_answered_with_timeo
 def test_settings_refuse_rule_codes_that_are_not_rule_codes() -> None:
     with pytest.raises(ValueError, match="not a ruff rule"):
         LocalReviewSettings(select=("E", "--fix"))
+
+
+def test_reviews_under_uvloop_never_fail_on_the_subprocess_pipes(
+    review_contract: ServiceContract,
+) -> None:
+    """The CLI runs workers on uvloop, where writing a subprocess's stdin could fail
+    (uvloop#506): many concurrent reviews, large and small, all succeed there."""
+    import uvloop
+
+    from caio.protocol import ServiceRequest
+    from workers.base import WorkerConfig
+
+    async def many_reviews() -> list[int]:
+        worker = LocalReviewWorker(review_contract, WorkerConfig())
+        await worker.setup()
+        codes = [BUGGY, BUGGY * 2000]  # 2000 copies: well past a 64 KiB pipe buffer
+        requests = [
+            ServiceRequest(request_id=f"r{i}", capability="code_review", context={"code": code})
+            for i, code in enumerate(codes * 20)
+        ]
+        results = await asyncio.gather(*(worker.handle("code_review", r) for r in requests))
+        return [result.result["summary"]["count"] for result in results]
+
+    counts = uvloop.run(many_reviews())
+
+    assert len(counts) == 40
+    assert all(count > 0 for count in counts)
