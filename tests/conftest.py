@@ -8,6 +8,7 @@ server start their own with ``nats_server_factory``.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -54,6 +55,21 @@ def nats_server_factory(tmp_path: Path) -> Iterator[Callable[..., NatsServer]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _away_from_the_callers_caio(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in its own empty directory, without the caller's CAIO_* variables.
+
+    The CLI reads ./.caio/admin.key (written by `caio up`) and CAIO_API_KEY,
+    CAIO_NATS_URL, CAIO_PREFIX...: a `caio up` in the checkout or an exported
+    variable must not change what a test's CLI call or client does.
+    (CAIO_TEST_* are the suite's own settings.)
+    """
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.startswith("CAIO_") and not name.startswith("CAIO_TEST_"):
+            monkeypatch.delenv(name)
 
 
 @pytest.fixture
