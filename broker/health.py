@@ -77,12 +77,20 @@ class ServiceHealth:
 
     def stats(self, contract: ServiceContract) -> dict[str, Any]:
         service_id = contract.id
+        # "unmeasured" (an extension value): too few recent attempts to judge the
+        # p95 bound (ObservedSettings.min_samples), so "kept" would be a guess.
+        if self.violating(service_id):
+            guarantee = "violated"
+        elif self.observed.observed_p95(service_id) is None:
+            guarantee = "unmeasured"
+        else:
+            guarantee = "kept"
         return {
             "service_id": service_id,
             "availability": self.liveness.availability(service_id),
             "instances": self.liveness.live_instances(service_id),
             "circuit": self.breakers.state(service_id),
-            "guarantee": "violated" if self.violating(service_id) else "kept",
+            "guarantee": guarantee,
             "contract": {
                 "p95_latency_ms": contract.p95_latency_ms,
                 "max_concurrent_requests": contract.constraints.max_concurrent_requests,

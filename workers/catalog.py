@@ -1,6 +1,9 @@
-"""The built-in bridge workers, by name, for the CLI (``caio worker run <name>``).
+"""The bridge workers the CLI runs: built-ins by name (``caio worker <name>``), and
+your own by ``module:Class`` (``caio worker my_worker:MyWorker --contract my.yaml``,
+see ``workers.custom``).
 
-Each name comes with its default contract file. Contracts are found where the
+Each built-in name comes with its default contract file; a custom worker
+needs its contract given. Contracts are found where the
 schema is: ``<checkout>/contracts`` next to the packages when running from a
 checkout, else ``caio/_data/contracts`` inside an installed wheel (see
 ``[tool.hatch.build.targets.wheel.force-include]`` in pyproject.toml).
@@ -15,6 +18,7 @@ from pathlib import Path
 from broker.contracts.model import ServiceContract
 from caio.paths import bundled_contracts_dir
 from workers.base import BridgeWorker, WorkerConfig
+from workers.custom import is_custom_worker, load_worker_class
 
 __all__ = ["available_workers", "contracts_dir", "create_worker", "default_contract_path"]
 
@@ -60,12 +64,22 @@ def default_contract_path(name: str) -> Path:
 def create_worker(
     name: str, config: WorkerConfig, contract_path: Path | None = None
 ) -> BridgeWorker:
-    """A built-in worker serving ``contract_path`` (default: its bundled contract)."""
+    """A worker serving ``contract_path``: a built-in by name (default: its bundled
+    contract), or the ``module:Class`` of your ``BridgeWorker`` (contract required)."""
+    if is_custom_worker(name):
+        worker_class = load_worker_class(name)
+        if contract_path is None:
+            raise ValueError(f"worker {name} needs its contract: --contract FILE")
+        return worker_class(_load_contract(_existing(name, contract_path)), config)
     entry = _entry(name)
     path = contract_path if contract_path is not None else contracts_dir() / entry.contract_file
+    return entry.factory(_load_contract(_existing(name, path)), config)
+
+
+def _existing(name: str, path: Path) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"contract file for worker {name!r} not found: {path}")
-    return entry.factory(_load_contract(path), config)
+    return path
 
 
 def _entry(name: str) -> _Entry:
@@ -73,7 +87,8 @@ def _entry(name: str) -> _Entry:
         return _WORKERS[name]
     except KeyError:
         raise ValueError(
-            f"unknown worker {name!r}; built-in workers: {', '.join(available_workers())}"
+            f"unknown worker {name!r}; built-in workers: {', '.join(available_workers())}, "
+            "or your own as module:Class"
         ) from None
 
 

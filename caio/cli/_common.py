@@ -14,9 +14,10 @@ import typer
 from nats.errors import Error as NatsError
 from nats.errors import NoServersError
 from rich.console import Console
+from rich.markup import escape
 
 from caio.client import CAIOClient
-from caio.errors import CAIOError
+from caio.errors import CAIOError, Unauthenticated
 from caio.natsauth import NatsCredentials
 
 __all__ = [
@@ -32,7 +33,9 @@ __all__ = [
     "daemon_connect_options",
     "err_console",
     "fail",
+    "json_object_option",
     "print_json",
+    "read_text_file",
     "run_async",
 ]
 
@@ -59,7 +62,7 @@ ApiKeyOption = Annotated[
     typer.Option(
         "--api-key",
         envvar="CAIO_API_KEY",
-        help="API key (default: ./.caio/admin.key, written by `caio up`).",
+        help="API key (default: ./.caio/admin.key in the current directory, written by `caio up`).",
         show_default=False,
     ),
 ]
@@ -72,15 +75,36 @@ DEFAULT_NATS_URL = os.environ.get("CAIO_NATS_URL", "nats://127.0.0.1:4222")
 
 LOCAL_ADMIN_KEY = Path(".caio") / "admin.key"
 
+# Where the key the last client sent came from, for the hint on `unauthenticated`.
+_key_source: str | None = None
+
 
 def api_key_or_local(api_key: str | None) -> str | None:
     """The key given, else the one `caio up` keeps in ./.caio/admin.key, else none."""
+    global _key_source
     if api_key:
+        _key_source = "--api-key or CAIO_API_KEY"
         return api_key
     try:
-        return LOCAL_ADMIN_KEY.read_text(encoding="utf-8").strip() or None
+        local = LOCAL_ADMIN_KEY.read_text(encoding="utf-8").strip() or None
     except OSError:
-        return None
+        local = None
+    _key_source = f"./{LOCAL_ADMIN_KEY.as_posix()}" if local else None
+    return local
+
+
+def unauthenticated_hint() -> str:
+    """How to give a key, and which key (if any) this command sent."""
+    sent = (
+        f"this command sent the key from {_key_source}"
+        if _key_source
+        else "this command sent no key"
+    )
+    return (
+        f"{sent}. Give an API key with --api-key or CAIO_API_KEY; `caio up` writes an "
+        f"admin key to ./{LOCAL_ADMIN_KEY.as_posix()}, which the CLI reads when run in "
+        "the same directory."
+    )
 
 
 async def _quiet(_: Exception) -> None:
@@ -124,8 +148,33 @@ def print_json(value: Any) -> None:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}")
+    """Print ``error: message`` (rich markup) on one line, however wide, and exit."""
+    err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     raise typer.Exit(code)
+
+
+def read_text_file(path: Path, what: str) -> str:
+    """A UTF-8 file's text, or a one-line error naming ``what`` and the reason."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"{what}: cannot read {escape(str(path))}: {escape(exc.strerror or str(exc))}")
+    except UnicodeDecodeError as exc:
+        fail(f"{what}: {escape(str(path))} is not UTF-8 text (byte {exc.start})")
+
+
+def json_object_option(value: str, name: str) -> dict[str, Any]:
+    """A JSON object given inline or as ``@file`` (one-line errors, never a traceback)."""
+    option = f"--{name}"
+    text = read_text_file(Path(value[1:]), option) if value.startswith("@") else value
+    source = f" ({escape(value[1:])})" if value.startswith("@") else ""
+    try:
+        parsed = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        fail(f"{option}{source} is not valid JSON: {escape(str(exc))}")
+    if not isinstance(parsed, dict):
+        fail(f'{option}{source} must be a JSON object, like \'{{"code": "..."}}\'')
+    return parsed
 
 
 def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -138,16 +187,24 @@ def _loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
+_IS_IT_UP = "Is `caio up` running, or is --nats-url right?"
+
+
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run a command's coroutine; CAIO and connection errors become one clear line."""
     try:
         with asyncio.Runner(loop_factory=_loop_factory()) as runner:
             return runner.run(coro)
+    except Unauthenticated as exc:
+        fail(f"{escape(exc.message)} [dim]({exc.code})[/]\nhint: {escape(unauthenticated_hint())}")
     except CAIOError as exc:
-        fail(f"{exc.message} [dim]({exc.code})[/]")
-    except (ConnectionRefusedError, OSError) as exc:
-        fail(f"cannot reach NATS: {exc}. Is `caio up` running, or is --nats-url right?")
+        fail(f"{escape(exc.message)} [dim]({exc.code})[/]")
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+        # A file a command reads (TLS, creds, contract): not a network problem.
+        fail(f"cannot read {escape(str(exc.filename))}: {escape(exc.strerror or str(exc))}")
+    except OSError as exc:
+        fail(f"cannot reach NATS: {escape(str(exc))}. {_IS_IT_UP}")
     except NoServersError:
-        fail("cannot reach NATS. Is `caio up` running, or is --nats-url right?")
+        fail(f"cannot reach NATS. {_IS_IT_UP}")
     except NatsError as exc:
-        fail(f"NATS: {exc}. Is `caio up` running, or is --nats-url right?")
+        fail(f"NATS: {escape(str(exc))}. {_IS_IT_UP}")

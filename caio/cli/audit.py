@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import nats
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from caio.audit_replay import ReplayFilter, replay_audit
 from caio.cli._common import (
@@ -22,6 +22,7 @@ from caio.cli._common import (
     print_json,
     run_async,
 )
+from caio.cli._tables import print_listing
 from caio.subjects import Subjects
 
 __all__ = ["audit_app"]
@@ -53,7 +54,7 @@ def parse_since(value: str) -> dt.datetime:
 
 def _summary(record: dict[str, Any]) -> str:
     if record.get("error"):
-        return f"{record['error'].get('code')}: {record['error'].get('message', '')}"[:80]
+        return f"{record['error'].get('code')}: {record['error'].get('message', '')}"
     decision = record.get("decision") or {}
     if "candidates" in decision:
         chosen = [c["service_id"] for c in decision["candidates"]]
@@ -94,35 +95,27 @@ def replay(
     async def go() -> int:
         nc = await nats.connect(nats_url, name="caio-audit-replay", **connect_options())
         count = 0
-        table = Table(title="audit")
-        for column in (
-            "time",
-            "kind",
-            "outcome",
-            "capability",
-            "service",
-            "request",
-            "ms",
-            "decision / error",
-        ):
-            table.add_column(column, overflow="fold")
+        rows: list[list[str]] = []
         try:
             async for record in replay_audit(nc, Subjects(prefix), wanted):
                 count += 1
                 if json_out:
                     print_json(record)
                 elif follow:
-                    console.print(_row_text(record))
+                    console.print(escape(_row_text(record)), soft_wrap=True)
                 else:
-                    table.add_row(*_row(record))
+                    rows.append([escape(cell) for cell in _row(record)])
         finally:
             await nc.drain()
         if not json_out and not follow:
-            console.print(table)
+            print_listing(console, "audit", _COLUMNS, rows)
             console.print(f"[dim]{count} record(s)[/]")
         return count
 
     run_async(go())
+
+
+_COLUMNS = ("time", "kind", "outcome", "capability", "service", "request", "ms", "decision / error")
 
 
 def _row(record: dict[str, Any]) -> list[str]:
@@ -133,7 +126,7 @@ def _row(record: dict[str, Any]) -> list[str]:
         str(record.get("outcome")),
         str(record.get("capability") or ""),
         str(record.get("service_id") or ""),
-        str(record.get("request_id") or "")[:12],
+        str(record.get("request_id") or ""),
         f"{latency:.1f}" if latency is not None else "",
         _summary(record),
     ]

@@ -6,7 +6,6 @@ the command failed), 2 no result yet (``get``) or none in time (``wait``).
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -22,7 +21,7 @@ from caio.cli._common import (
     PrefixOption,
     cli_client,
     console,
-    fail,
+    json_object_option,
     print_json,
     run_async,
 )
@@ -39,18 +38,6 @@ PENDING = 2
 
 RequestIdArgument = Annotated[str, typer.Argument(help="The job's request id.")]
 TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds to wait for the result.")]
-
-
-def _json_object(value: str, name: str) -> dict[str, Any]:
-    """A JSON object given inline or as ``@file``."""
-    text = Path(value[1:]).read_text(encoding="utf-8") if value.startswith("@") else value
-    try:
-        parsed = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        fail(f"--{name} is not valid JSON: {exc}")
-    if not isinstance(parsed, dict):
-        fail(f"--{name} must be a JSON object")
-    return parsed
 
 
 @jobs_app.command()
@@ -76,9 +63,9 @@ def submit(
     json_out: JsonOption = False,
 ) -> None:
     """Store a job for CAPABILITY; print its request id (or, with --wait, its result)."""
-    body_context = _json_object(context, "context")
-    body_constraints = _json_object(constraints, "constraints") if constraints else None
-    body_guarantees = _json_object(guarantees, "guarantees") if guarantees else None
+    body_context = json_object_option(context, "context")
+    body_constraints = json_object_option(constraints, "constraints") if constraints else None
+    body_guarantees = json_object_option(guarantees, "guarantees") if guarantees else None
 
     async def go() -> tuple[str, dict[str, Any] | None]:
         async with cli_client(nats_url, prefix, api_key) as caio:

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from caio.cli._common import (
     DEFAULT_NATS_URL,
@@ -21,6 +21,7 @@ from caio.cli._common import (
     print_json,
     run_async,
 )
+from caio.cli._tables import print_listing
 from caio.cli.audit import duration_seconds
 
 __all__ = ["keys_app"]
@@ -146,7 +147,7 @@ def list_keys(
     api_key: ApiKeyOption = None,
     json_out: JsonOption = False,
 ) -> None:
-    """List keys (never their secrets)."""
+    """List keys (never their secrets) with what each may use and its limits."""
 
     async def go() -> list[dict[str, Any]]:
         async with cli_client(nats_url, prefix, api_key) as caio:
@@ -156,24 +157,47 @@ def list_keys(
     if json_out:
         print_json(found)
         return
-    table = Table(title="API keys")
-    for column in ("name", "id", "role", "capabilities", "services", "expires", "state"):
-        table.add_column(column)
+    rows = []
     for key in found:
-        expires = key.get("expires_at")
-        state = "revoked" if key.get("revoked_at") else "active"
-        table.add_row(
-            key["name"],
-            key["key_id"],
-            key["role"],
-            ", ".join(key.get("capabilities") or ["all"]),
-            ", ".join(key.get("services") or ["all"]),
-            dt.datetime.fromtimestamp(expires, dt.UTC).isoformat(timespec="minutes")
-            if expires
-            else "never",
-            state,
+        policy = key.get("policy") or {}
+        rpm = policy.get("requests_per_minute")
+        rows.append(
+            [
+                escape(str(key["name"])),
+                escape(str(key["key_id"])),
+                escape(str(key["role"])),
+                escape(", ".join(key.get("capabilities") or ["all"])),
+                escape(", ".join(key.get("services") or ["all"])),
+                escape(", ".join(policy.get("data_locality") or ["any"])),
+                "yes" if policy.get("hipaa_compliant") else "no",
+                f"{rpm}/min" if rpm else "no limit",
+                _when(key.get("expires_at"), "never"),
+                "[red]revoked[/]" if key.get("revoked_at") else "[green]active[/]",
+            ]
         )
-    console.print(table)
+    print_listing(
+        console,
+        "API keys",
+        (
+            "name",
+            "id",
+            "role",
+            "capabilities",
+            "services",
+            "data locality",
+            "HIPAA only",
+            "rate limit",
+            "expires (UTC)",
+            "state",
+        ),
+        rows,
+    )
+
+
+def _when(timestamp: float | None, otherwise: str) -> str:
+    if not timestamp:
+        return otherwise
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 @keys_app.command()

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.markup import escape
 
 from caio.cli._common import (
     DEFAULT_NATS_URL,
@@ -16,20 +16,31 @@ from caio.cli._common import (
     PrefixOption,
     cli_client,
     console,
+    fail,
     print_json,
     run_async,
 )
-from caio.errors import CAIOError
+from caio.cli._tables import print_listing
+from caio.errors import CAIOError, Forbidden, Unauthenticated
 
 __all__ = ["register_commands"]
 
 CapabilityOption = Annotated[
     str | None, typer.Option("--capability", "-c", help="Only services offering this.")
 ]
-FilesArgument = Annotated[
-    list[Path],
-    typer.Argument(help="Contract YAML files.", exists=True, dir_okay=False, readable=True),
-]
+# Files are checked by the commands, so a missing one is a one-line error.
+FilesArgument = Annotated[list[Path], typer.Argument(help="Contract files (YAML or JSON).")]
+
+
+def _read_error(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a contract file, or None."""
+    try:
+        path.read_text(encoding="utf-8")
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    except UnicodeDecodeError as exc:
+        return f"{path} is not UTF-8 text (byte {exc.start})"
+    return None
 
 
 def register(
@@ -43,6 +54,9 @@ def register(
     json_out: JsonOption = False,
 ) -> None:
     """Register service contracts (YAML, either dialect) with the running CAIO."""
+    for path in files:
+        if (problem := _read_error(path)) is not None:
+            fail(escape(problem))  # before registering any: all or none can be read
 
     async def go() -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = []
@@ -51,6 +65,8 @@ def register(
                 try:
                     reg = await caio.register_service(path, replace=replace)
                     results.append({"file": str(path), **reg.model_dump()})
+                except (Unauthenticated, Forbidden):
+                    raise  # about the caller, not this file: one error, with its hint
                 except CAIOError as exc:
                     results.append(
                         {
@@ -69,12 +85,15 @@ def register(
     else:
         for r in results:
             if r["status"] == "error":
-                console.print(f"[red]✗[/] {r['file']}: {r['message']} [dim]({r['code']})[/]")
+                console.print(
+                    f"[red]✗[/] {escape(r['file'])}: {escape(r['message'])} [dim]({r['code']})[/]"
+                )
                 for line in r.get("errors", []) or []:
-                    console.print(f"    {line}")
+                    console.print(f"    {escape(str(line))}", soft_wrap=True)
             else:
                 console.print(
-                    f"[green]✓[/] {r['file']}: {r['message']} [dim](revision {r['revision']})[/]"
+                    f"[green]✓[/] {escape(r['file'])}: {escape(r['message'])} "
+                    f"[dim](revision {r['revision']})[/]"
                 )
     if any(r["status"] == "error" for r in results):
         raise typer.Exit(1)
@@ -113,19 +132,24 @@ def services(
     if json_out:
         print_json(found)
         return
-    table = Table(title=f"services{f' offering {capability}' if capability else ''}")
-    for column in ("service id", "name", "version", "capabilities", "availability"):
-        table.add_column(column)
+    rows = []
     for s in found:
         colour = "green" if s["availability"] == "available" else "yellow"
-        table.add_row(
-            str(s["service_id"]),
-            str(s["service_name"]),
-            str(s["version"]),
-            ", ".join(s["capabilities"]),
-            f"[{colour}]{s['availability']}[/]",
+        rows.append(
+            [
+                escape(str(s["service_id"])),
+                escape(str(s["service_name"])),
+                escape(str(s["version"])),
+                escape(", ".join(s["capabilities"])),
+                f"[{colour}]{escape(str(s['availability']))}[/]",
+            ]
         )
-    console.print(table)
+    print_listing(
+        console,
+        f"services{f' offering {capability}' if capability else ''}",
+        ("service id", "name", "version", "capabilities", "availability"),
+        rows,
+    )
 
 
 def stats(
@@ -145,40 +169,58 @@ def stats(
     if json_out:
         print_json(found)
         return
-    table = Table(title="service stats (one router's observations)")
-    for column in (
-        "service",
-        "live",
-        "circuit",
-        "p95 bound",
-        "p50",
-        "p95",
-        "p99",
-        "errors",
-        "req/s",
-        "guarantee",
-    ):
-        table.add_column(column)
 
     def ms(value: object) -> str:
         return f"{value:g}" if isinstance(value, int | float) else "-"
 
+    rows = []
     for s in found:
         observed, bound = s["observed"], s["contract"]["p95_latency_ms"]
-        verdict = "[red]violated[/]" if s["guarantee"] == "violated" else "kept"
-        table.add_row(
-            s["service_id"],
-            str(s["instances"]),
-            s["circuit"],
-            ms(bound),
-            ms(observed["p50_ms"]),
-            ms(observed["p95_ms"]),
-            ms(observed["p99_ms"]),
-            f"{observed['error_rate']:.1%}",
-            ms(observed["throughput_per_s"]),
-            verdict,
+        rows.append(
+            [
+                escape(str(s["service_id"])),
+                str(s["instances"]),
+                escape(str(s["circuit"])),
+                ms(bound),
+                str(observed.get("samples", "-")),
+                ms(observed["p50_ms"]),
+                ms(observed["p95_ms"]),
+                ms(observed["p99_ms"]),
+                f"{observed['error_rate']:.1%}",
+                ms(observed["throughput_per_s"]),
+                _GUARANTEE.get(str(s["guarantee"]), escape(str(s["guarantee"]))),
+            ]
         )
-    console.print(table)
+    print_listing(
+        console,
+        "service stats (one router's observations)",
+        (
+            "service",
+            "live",
+            "circuit",
+            "p95 bound",
+            "samples",
+            "p50",
+            "p95",
+            "p99",
+            "errors",
+            "req/s",
+            "guarantee",
+        ),
+        rows,
+    )
+    if any(s["guarantee"] == "unmeasured" for s in found):
+        console.print(
+            "[dim]unmeasured: this router has too few recent calls to judge the p95 bound[/]"
+        )
+
+
+# How each `guarantee` of caio.registry.stats reads in the table; others print as sent.
+_GUARANTEE = {
+    "kept": "[green]kept[/]",
+    "violated": "[red]violated[/]",
+    "unmeasured": "[yellow]unmeasured[/]",
+}
 
 
 def validate(files: FilesArgument, json_out: JsonOption = False) -> None:
@@ -187,6 +229,9 @@ def validate(files: FilesArgument, json_out: JsonOption = False) -> None:
 
     report: list[dict[str, Any]] = []
     for path in files:
+        if (problem := _read_error(path)) is not None:
+            report.append({"file": str(path), "is_valid": False, "errors": [problem]})
+            continue
         try:
             contract = load_contract_file(path)
             report.append(
@@ -205,11 +250,17 @@ def validate(files: FilesArgument, json_out: JsonOption = False) -> None:
     else:
         for r in report:
             if r["is_valid"]:
-                console.print(f"[green]✓[/] {r['file']}: valid contract for {r['service_id']}")
+                console.print(
+                    f"[green]✓[/] {escape(r['file'])}: valid contract for {r['service_id']}"
+                )
+            elif len(r["errors"]) == 1:
+                console.print(
+                    f"[red]✗[/] {escape(r['file'])}: {escape(r['errors'][0])}", soft_wrap=True
+                )
             else:
-                console.print(f"[red]✗[/] {r['file']}:")
+                console.print(f"[red]✗[/] {escape(r['file'])}:")
                 for line in r["errors"]:
-                    console.print(f"    {line}")
+                    console.print(f"    {escape(line)}", soft_wrap=True)
     if not all(r["is_valid"] for r in report):
         raise typer.Exit(1)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import structlog
 import typer
+from rich.markup import escape
 
 from caio.cli._common import (
     DEFAULT_NATS_URL,
@@ -19,6 +20,7 @@ from caio.cli._common import (
     daemon_connect_options,
     err_console,
     fail,
+    read_text_file,
     run_async,
 )
 from caio.client import CAIOClient
@@ -116,9 +118,21 @@ def router(
 
 
 def worker(
-    name: Annotated[str, typer.Argument(help="Built-in worker: codex or local-review.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="A built-in worker (codex, local-review), or your own BridgeWorker subclass "
+            "as module:Class (imported from the current directory or the installed packages; "
+            "needs --contract).",
+            metavar="NAME|MODULE:CLASS",
+        ),
+    ],
     contract: Annotated[
-        Path | None, typer.Option(help="Serve this contract instead of the built-in one.")
+        Path | None,
+        typer.Option(
+            help="The contract to serve (YAML or JSON): required for module:Class, else "
+            "instead of the built-in one."
+        ),
     ] = None,
     register: Annotated[
         bool, typer.Option(help="Register the contract with CAIO on start.")
@@ -127,23 +141,41 @@ def worker(
     prefix: PrefixOption = "caio",
     api_key: ApiKeyOption = None,
 ) -> None:
-    """Run a bridge worker: serve its contract's capabilities in a queue group."""
+    """Run a bridge worker: serve its contract's capabilities in a queue group.
+
+    For example `caio worker local-review`, or, for your own class MyWorker in
+    ./my_worker.py, `caio worker my_worker:MyWorker --contract my-service.yaml`.
+    """
     from workers.base import WorkerConfig
     from workers.catalog import available_workers, create_worker
+    from workers.custom import is_custom_worker, load_worker_class
 
     configure_logging()
-    if name not in available_workers():
-        fail(f"unknown worker {name!r}; built-in workers: {', '.join(available_workers())}")
+    # Checked before anything connects, so each mistake is one line.
+    if is_custom_worker(name):
+        try:
+            load_worker_class(name)
+        except ValueError as exc:
+            fail(escape(str(exc)))
+        if contract is None:
+            fail(f"worker {escape(name)} needs its contract: --contract FILE")
+    elif name not in available_workers():
+        fail(
+            f"unknown worker {name!r}; built-in workers: {', '.join(available_workers())}, "
+            "or your own BridgeWorker subclass as module:Class with --contract FILE"
+        )
+    if contract is not None:
+        read_text_file(contract, "--contract")
 
     async def go() -> None:
         async with ShutdownSignal() as shutdown:
-            bridge = create_worker(
-                name,
-                WorkerConfig(
-                    nats_url=nats_url, prefix=prefix, connect_options=daemon_connect_options()
-                ),
-                contract,
+            config = WorkerConfig(
+                nats_url=nats_url, prefix=prefix, connect_options=daemon_connect_options()
             )
+            try:
+                bridge = create_worker(name, config, contract)
+            except ValueError as exc:  # e.g. the class implements none of the capabilities
+                fail(escape(str(exc)))
             if register:
                 await register_contract(
                     cli_client(nats_url, prefix, api_key), bridge.contract.to_document()

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 
 from broker.auth.keys import KeyStore
@@ -52,6 +54,8 @@ def up(
     """Start CAIO on this machine: NATS + router + local workers, until Ctrl-C."""
     configure_logging(level=os.environ.get("CAIO_LOG_LEVEL", "warning"), fmt="console")
     contracts_dir = contracts or bundled_contracts_dir()
+    if not contracts_dir.is_dir():
+        fail(f"--contracts: {escape(str(contracts_dir))} is not a directory")
     with_codex = bool(os.environ.get("OPENAI_API_KEY")) if codex is None else codex
     server = NatsServer(
         NatsServerConfig(store_dir=data_dir.resolve() / "jetstream", host=host, port=port)
@@ -159,6 +163,16 @@ def _banner(url: str, key_file: Path) -> None:
     )
     nats_flag = "" if url == DEFAULT_NATS_URL else f" -s {url}"
     code = '{"code": "import os\\n"}'
+    if shutil.which("nats"):
+        plain_nats = (
+            f'  nats req{nats_flag} -H "Authorization:Bearer $(cat {key_file})" \\\n'
+            f"      caio.route.code_review '{{\"context\": {code}}}'"
+        )
+    else:  # natscli is a separate Go binary (not on PyPI): say so rather than fail later
+        plain_nats = (
+            "  [dim]plain NATS works too: install the nats CLI (optional,\n"
+            "  https://github.com/nats-io/natscli) and see the README[/]"
+        )
     console.print(
         Panel.fit(
             f"NATS listening on [bold]{url}[/]\n\n"
@@ -166,8 +180,7 @@ def _banner(url: str, key_file: Path) -> None:
             f"  caio services{url_flag}{key_flag}\n"
             f"  caio route code_review --context '{code}'{url_flag}{key_flag}\n"
             f"  caio audit replay{url_flag}\n"
-            f'  nats req{nats_flag} -H "Authorization:Bearer $(cat {key_file})" \\\n'
-            f"      caio.route.code_review '{{\"context\": {code}}}'",
+            f"{plain_nats}",
             title="CAIO is up",
         )
     )
