@@ -1,6 +1,6 @@
 """The Codex worker (official openai SDK) in front of the fake OpenAI server.
 
-Its contract is the seed Codex contract renamed ``bench-codex`` and without
+Its contract is the shipped Codex contract renamed ``bench-codex`` and without
 the seed's limits (10 at once, 60 a minute): those describe OpenAI's quota,
 and CAIO would enforce them, while this benchmark measures the path.
 """
@@ -13,10 +13,9 @@ from typing import Any
 
 import nats
 import orjson
-import yaml
 
 from benchmarks.roles._run import ready, role_main, role_parser
-from broker.contracts import parse_contract
+from broker.contracts import load_contract_file, parse_contract
 from caio.logs import configure_logging
 from caio.subjects import Subjects
 from workers.base import WorkerConfig
@@ -27,7 +26,8 @@ SERVICE_ID = "bench-codex"
 
 
 def bench_contract() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.safe_load(default_contract_path("codex").read_text())
+    # Loaded, not just read: the contract names its schema files, which loading reads in.
+    document = load_contract_file(default_contract_path("codex")).to_document()
     service = document["service"]
     service["id"] = SERVICE_ID
     service["constraints"].pop("rate_limit", None)
