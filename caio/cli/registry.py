@@ -133,6 +133,7 @@ def services(
         print_json(found)
         return
     rows = []
+    rejected: list[str] = []
     for s in found:
         colour = "green" if s["availability"] == "available" else "yellow"
         rows.append(
@@ -144,12 +145,22 @@ def services(
                 f"[{colour}]{escape(str(s['availability']))}[/]",
             ]
         )
+        # Why a worker that is heartbeating still does not count as live.
+        last = s.get("last_heartbeat_rejected")
+        if isinstance(last, dict):
+            rejected.append(
+                f"[yellow]{escape(str(s['service_id']))}: last heartbeat rejected "
+                f"({last.get('count', 1)}x, last at {escape(str(last.get('at')))}): "
+                f"{escape(str(last.get('reason')))}[/]"
+            )
     print_listing(
         console,
         f"services{f' offering {capability}' if capability else ''}",
         ("service id", "name", "version", "capabilities", "availability"),
         rows,
     )
+    for line in rejected:
+        console.print(line)
 
 
 def stats(
