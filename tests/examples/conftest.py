@@ -3,7 +3,7 @@
 The examples are written in other languages from docs/protocol.md alone, so
 what they need comes from outside the venv: Node.js with the example's
 node_modules (``npm ci --prefix examples/js-worker``), and Go with Debian's
-nats.go source. In CI (``CI`` or ``CAIO_CI`` set) a missing node_modules is a
+nats.go source. In CI (``CI`` or ``CAIO_TEST_CI`` set) a missing node_modules is a
 failure, not a skip: the JavaScript example must run there.
 """
 
@@ -28,7 +28,7 @@ DEBIAN_GOPATH = Path("/usr/share/gocode")
 
 
 def in_ci() -> bool:
-    return any(os.environ.get(name, "") not in ("", "0", "false") for name in ("CI", "CAIO_CI"))
+    return any(os.environ.get(name, "") not in ("", "0", "false") for name in ("CI", "CAIO_TEST_CI"))
 
 
 @pytest.fixture(scope="session")
