@@ -30,7 +30,7 @@ from broker.ratelimit import SlidingWindowLimiter, is_per_subject_refusal
 from caio.errors import CAIOError
 from caio.subjects import Subjects
 
-__all__ = ["Admission", "ServiceLimits"]
+__all__ = ["Admission", "ServiceLimits", "lease_subject"]
 
 log = structlog.get_logger("caio.limits")
 
@@ -55,6 +55,11 @@ class Admission:
 
 
 ADMITTED = Admission(True)
+
+
+def lease_subject(subjects: Subjects, limit: int, service_id: str) -> str:
+    """``<prefix>.conc.<limit>.<service_id>``: one lease of ``service_id``'s limit."""
+    return f"{subjects.prefix}.conc.{limit}.{service_id}"
 
 
 class ServiceLimits:
@@ -120,17 +125,28 @@ class ServiceLimits:
             log.warning("lease_release_failed", stream=lease.stream, error=repr(exc))
 
     async def _lease(self, service_id: str, limit: int, call_s: float) -> Admission:
+        """Fails closed: any JetStream failure (refused permission, timeout, no stream) is
+        a retryable ``CAIOError``, which the route path answers, never a silent crash."""
         stream = self._subjects.jetstream_name(f"CAIO_CONC_{limit}")
-        await self._ensure(stream, limit)
         ttl = min(math.ceil(call_s + _LEASE_MARGIN_S), _MAX_LEASE_S)
-        subject = f"{self._subjects.prefix}.conc.{limit}.{service_id}"
+        subject = lease_subject(self._subjects, limit, service_id)
         try:
+            await self._ensure(stream, limit)
             ack = await self._js.publish(subject, b"", stream=stream, msg_ttl=ttl)
         except APIError as exc:
             if is_per_subject_refusal(exc):
                 return Admission(False, f"{limit} concurrent requests in flight", 0.1)
-            raise CAIOError("concurrency limits are unavailable", retryable=True) from exc
+            raise self._unavailable(subject, exc) from exc
+        except Exception as exc:  # timeout, disconnect, a permissions violation's silence
+            raise self._unavailable(subject, exc) from exc
         return Admission(True, lease=Lease(stream, ack.seq))
+
+    @staticmethod
+    def _unavailable(subject: str, exc: BaseException) -> CAIOError:
+        log.error("concurrency_lease_failed", subject=subject, error=repr(exc))
+        return CAIOError(
+            "concurrency limits are unavailable, so this call is not made; retry", retryable=True
+        )
 
     async def _ensure(self, stream: str, limit: int) -> None:
         task = self._ready.get(limit)
@@ -145,7 +161,7 @@ class ServiceLimits:
     async def _create(self, stream: str, limit: int) -> None:
         config = StreamConfig(
             name=stream,
-            subjects=[f"{self._subjects.prefix}.conc.{limit}.>"],
+            subjects=[lease_subject(self._subjects, limit, ">")],
             storage=StorageType.MEMORY,
             max_msgs_per_subject=limit,
             discard=DiscardPolicy.NEW,

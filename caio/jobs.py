@@ -3,7 +3,7 @@
 What a bare NATS client does, too (docs/jobs.md): a JetStream publish to
 ``<prefix>.jobs.<capability>`` with the request id as ``Nats-Msg-Id`` (the
 stream drops a re-submission within its duplicate window), then a direct
-get, or a consumer, on ``<prefix>.results.<request_id>``.
+get of ``<prefix>.results.<request_id>``, polled to wait for it.
 
 Results are data, not raised: a stored error reply (a job that failed for
 good, or was dead-lettered) comes back as the dict it is; ``raise_for_reply``
@@ -12,11 +12,13 @@ in ``caio.client`` turns it into the ``CAIOError`` for its code if wanted.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 from collections.abc import Mapping
 from typing import Any
 
 from nats.aio.client import Client as NATS
-from nats.js.api import DeliverPolicy
+from nats.errors import NoRespondersError
 from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from caio.errors import CAIOError, InvalidRequest, ServiceUnavailable, Timeout
@@ -26,6 +28,8 @@ from caio.subjects import Subjects, is_safe_request_id, is_safe_token
 __all__ = ["get_result", "job_body", "submit_job", "wait_result"]
 
 MSG_ID = "Nats-Msg-Id"
+# wait_result's polls: quick at first (a short job), then twice a second.
+POLL_INTERVALS_S = (0.02, 0.05, 0.1, 0.2, 0.5)
 
 
 def _checked_id(request_id: str) -> str:
@@ -99,12 +103,22 @@ async def submit_job(
 
 
 async def get_result(nc: NATS, subjects: Subjects, request_id: str) -> dict[str, Any] | None:
-    """The stored result for ``request_id``, or None while there is none."""
+    """The stored result for ``request_id``, or None while there is none.
+
+    A direct get of the result's own subject
+    (``$JS.API.DIRECT.GET.<results stream>.<prefix>.results.<id>``): the one
+    JetStream call a caller's NATS user is granted for results (docs/security.md).
+    """
     subject = subjects.result(_checked_id(request_id))
     try:
         msg = await nc.jetstream().get_msg(subjects.results_stream, subject=subject, direct=True)
     except NotFoundError:
         return None
+    except NoRespondersError:
+        raise ServiceUnavailable(
+            f"no {subjects.results_stream} stream answers; "
+            "has a CAIO router with durable jobs started on this NATS?"
+        ) from None
     return _decode(msg.data, subject)
 
 
@@ -113,26 +127,27 @@ async def wait_result(
 ) -> dict[str, Any]:
     """The result for ``request_id``: the stored one, or the next stored; ``Timeout`` if none.
 
-    One ordered consumer on the result's own subject, starting at its last
-    message: a result stored before the call and one stored during it both
-    arrive, with no window between a read and a subscribe.
+    Polls ``get_result`` with a growing interval (``POLL_INTERVALS_S``, then the
+    last one). Nothing is created on the server, so nothing is left behind when
+    the caller gives up or dies (an ordered consumer was, until its inactivity
+    threshold), and the caller needs no consumer or subscribe right on results,
+    either of which would let it read every result (docs/security.md). The
+    price: a result is seen up to one interval late.
     """
-    subject = subjects.result(_checked_id(request_id))
-    sub = await nc.jetstream().subscribe(
-        subject,
-        stream=subjects.results_stream,
-        ordered_consumer=True,
-        deliver_policy=DeliverPolicy.LAST_PER_SUBJECT,
-    )
-    try:
-        msg = await sub.next_msg(timeout=timeout_s)
-    except TimeoutError:
-        raise Timeout(
-            f"no result for {request_id} within {timeout_s:g} s", request_id=request_id
-        ) from None
-    finally:
-        await sub.unsubscribe()
-    return _decode(msg.data, subject)
+    _checked_id(request_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    for interval in itertools.chain(POLL_INTERVALS_S, itertools.repeat(POLL_INTERVALS_S[-1])):
+        result = await get_result(nc, subjects, request_id)
+        if result is not None:
+            return result
+        left = deadline - loop.time()
+        if left <= 0:
+            raise Timeout(
+                f"no result for {request_id} within {timeout_s:g} s", request_id=request_id
+            )
+        await asyncio.sleep(min(interval, left))
+    raise AssertionError("unreachable: the intervals repeat forever")
 
 
 def _decode(data: bytes | None, subject: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Literal
 
 import nats
 import pytest
@@ -19,6 +20,21 @@ from nats.aio.client import Client as NATS
 
 from caio.natsserver import NatsServer, NatsServerConfig, docker_engine_reachable
 from caio.subjects import Subjects
+
+if TYPE_CHECKING:
+    from tests.secure.bus import SecureBus
+
+# --bus=secure (tests/secure/bus.py): each test on its own secure nats-server, one user per role.
+pytest_plugins = ("tests.secure.bus",)
+
+
+def _secure(config: pytest.Config) -> bool:
+    return bool(config.getoption("bus") == "secure")
+
+
+def _bus_scope(fixture_name: str, config: pytest.Config) -> Literal["session", "function"]:
+    """One server for the session; under --bus=secure one per test (its prefix's users)."""
+    return "function" if _secure(config) else "session"
 
 
 def _testcontainers_server() -> Iterator[str]:  # pragma: no cover - needs a Docker engine
@@ -28,9 +44,15 @@ def _testcontainers_server() -> Iterator[str]:  # pragma: no cover - needs a Doc
         yield container.nats_uri()
 
 
-@pytest.fixture(scope="session")
-def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """URL of the session's real nats-server with JetStream."""
+@pytest.fixture(scope=_bus_scope)
+def nats_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """URL of the session's real nats-server with JetStream (--bus=secure: this test's)."""
+    if _secure(request.config):
+        secure: SecureBus = request.getfixturevalue("secure_bus")
+        yield secure.url
+        return
     if docker_engine_reachable():  # pragma: no cover - no engine on our machines
         yield from _testcontainers_server()
         return
@@ -84,8 +106,8 @@ def subjects(prefix: str) -> Subjects:
 
 
 @pytest.fixture
-async def nc(nats_url: str) -> AsyncIterator[NATS]:
-    """A bare nats-py client, as any non-Python caller would have."""
-    client = await nats.connect(nats_url)
+async def nc(nats_url: str, bus: SecureBus | None) -> AsyncIterator[NATS]:
+    """A bare nats-py client, as any non-Python caller would have (secure: the test's role)."""
+    client = await nats.connect(nats_url, **(bus.options(bus.client_role) if bus else {}))
     yield client
     await client.drain()

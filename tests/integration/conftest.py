@@ -22,6 +22,7 @@ from nats.aio.subscription import Subscription
 from broker.router import AuthSettings, Router, RouterConfig
 from caio.natsconn import subscriptions_settled
 from caio.subjects import Subjects
+from tests.secure.bus import as_admin, as_worker
 
 
 def contract(
@@ -98,8 +99,17 @@ class FakeService:
         self.received: list[dict[str, Any]] = []
         self.request_seen = asyncio.Event()
         self._subs: list[Subscription] = []
+        self._connected = False
+
+    async def _connection(self) -> NATS:
+        """``nc``, or under --bus=secure the service's own user ``worker-<id>`` (tests/secure)."""
+        if not self._connected:
+            self.nc = await as_worker(self.nc, self.service_id)
+            self._connected = True
+        return self.nc
 
     async def start(self) -> FakeService:
+        await self._connection()
         for cap in self.capabilities:
             sub = await self.nc.subscribe(
                 self.subjects.service(self.service_id, cap),
@@ -118,6 +128,7 @@ class FakeService:
         }
         if stopping:
             beat["stopping"] = True
+        await self._connection()
         await self.nc.publish(self.subjects.heartbeat(self.service_id), orjson.dumps(beat))
         await self.nc.flush()
 
@@ -208,8 +219,8 @@ async def live_service(nc: NATS, subjects: Subjects, router: Router) -> ServiceF
 
 
 async def audit_records(nc: NATS, subjects: Subjects) -> list[dict[str, Any]]:
-    """Every record in this test's audit stream, oldest first."""
-    js = nc.jetstream()
+    """Every record in this test's audit stream, oldest first (secure bus: as the admin)."""
+    js = (await as_admin(nc)).jetstream()
     info = await js.stream_info(subjects.audit_stream)
     records = []
     for seq in range(info.state.first_seq, info.state.last_seq + 1):

@@ -1,8 +1,10 @@
 """The bus layer holds: deploy/nats/secure refuses what each NATS user may not do.
 
 Every test starts a real nats-server from the deployment's own config
-(deploy/nats/secure/nats-server.conf with its users.conf), with passwords
-given through the environment as in production. A refusal is proven twice:
+(deploy/nats/secure/nats-server.conf with its users.conf, which
+caio/buspermissions.py generates), with passwords given through the
+environment as in production. That everything CAIO really uses IS granted is
+shown by the integration suite on the same config (`--bus=secure`). A refusal is proven twice:
 the server reports a permissions violation (nats-py hands it to
 ``error_cb``), and nothing arrives where it would have gone. "Nothing
 arrived" is made exact, not waited for: the refused client next publishes an
@@ -23,11 +25,15 @@ import nats.errors
 import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
+from nats.js.api import StreamConfig
 
+from broker.jobstreams import JobSettings
 from broker.router import AuthSettings, Router, RouterConfig
+from caio.jobs import get_result, job_body, submit_job, wait_result
 from caio.jsonwire import dumps, loads
 from caio.natsauth import NatsCredentials
 from caio.natsserver import NatsServer
+from caio.subjects import Subjects
 from tests.fakes.scripted_worker import ScriptedWorker, scripted_contract
 from workers.base import WorkerConfig
 
@@ -39,6 +45,7 @@ USERS: dict[str, tuple[str, str | None]] = {
     "caller-alice": ("CAIO_ALICE_NATS_PASSWORD", "_INBOX_alice"),
     "publisher-acme": ("CAIO_ACME_NATS_PASSWORD", "_INBOX_acme"),
     "worker-local-review": ("CAIO_LOCAL_REVIEW_NATS_PASSWORD", None),
+    "worker-codex": ("CAIO_CODEX_NATS_PASSWORD", None),
 }
 WAIT_S = 5.0  # upper bound for anything the server answers at once
 
@@ -141,12 +148,25 @@ async def test_a_client_without_valid_credentials_is_refused(
         ("caller-alice", "$JS.API.STREAM.DELETE.CAIO_AUDIT", "caio.registry.list"),
         ("caller-alice", "$KV.CAIO_REGISTRY.local-review", "caio.registry.list"),
         ("caller-alice", "$SRV.PING", "caio.registry.list"),
+        ("caller-alice", "caio.results.pr-1", "caio.registry.list"),
+        ("caller-alice", "caio.jobs.dead.code_review", "caio.registry.list"),
+        ("caller-alice", "caio.conc.1.local-review", "caio.registry.list"),
+        ("caller-alice", "caio.rl.60s.5.caller.bob", "caio.registry.list"),
+        ("caller-alice", "caio.keys.create", "caio.registry.list"),
+        ("caller-alice", "$JS.API.DIRECT.GET.CAIO_RESULTS", "caio.registry.list"),
+        ("caller-alice", "$JS.API.CONSUMER.CREATE.CAIO_RESULTS", "caio.registry.list"),
+        ("caller-alice", "$JS.API.STREAM.INFO.CAIO_AUDIT", "caio.registry.list"),
+        ("caller-alice", "$JS.API.CONSUMER.CREATE.CAIO_AUDIT", "caio.registry.list"),
+        ("publisher-acme", "$KV.CAIO_KEYS.id.x", "caio.registry.register"),
         ("publisher-acme", "caio.svc.local-review.review", "caio.registry.register"),
         ("publisher-acme", "caio.audit.registry.local-review", "caio.registry.register"),
         ("worker-local-review", "caio.heartbeat.codex", "caio.heartbeat.local-review"),
         ("worker-local-review", "caio.svc.codex.review", "caio.heartbeat.local-review"),
         ("worker-local-review", "caio.registry.register", "caio.heartbeat.local-review"),
         ("worker-local-review", "caio.route.review", "caio.heartbeat.local-review"),
+        ("worker-local-review", "caio.results.pr-1", "caio.heartbeat.local-review"),
+        ("caio-router", "$JS.API.STREAM.DELETE.CAIO_AUDIT", "caio.rl.60s.5.k"),
+        ("caio-router", "$JS.API.STREAM.PURGE.CAIO_AUDIT", "caio.rl.60s.5.k"),
     ],
 )
 async def test_a_publish_outside_the_users_role_is_refused_and_reaches_nobody(
@@ -331,3 +351,105 @@ async def test_the_real_router_worker_and_callers_work_under_these_permissions(
     finally:
         await worker.stop()
         await router.stop()
+
+
+@pytest.fixture
+async def deployment(secure_server: NatsServer, connect: Connect) -> AsyncIterator[Router]:
+    """The real router and a real local-review worker, each as its own user; the worker's
+    contract, registered by the publisher, limits it (concurrency and rate) and so makes
+    every route take a lease and count a rate-limit hit."""
+    router = Router(
+        RouterConfig(
+            nats_url=secure_server.url,
+            connect_options=credentials("caio-router"),
+            auth=AuthSettings(required=False),  # the bus layer alone is under test here
+            jobs=JobSettings(warmup_s=0.0),
+        )
+    )
+    await router.start()
+    worker = ScriptedWorker(
+        scripted_contract("local-review"),
+        WorkerConfig(
+            nats_url=secure_server.url, connect_options=credentials("worker-local-review")
+        ),
+    )
+    try:
+        await worker.start()
+        assert await router.liveness.wait_available("local-review", WAIT_S)
+        document = worker.contract.to_document()
+        document["service"]["constraints"] = {
+            "max_concurrent_requests": 2,
+            "rate_limit": {"per_minute": 1000},
+        }
+        acme = await connect("publisher-acme")
+        registered = await acme.nc.request(
+            "caio.registry.register", dumps({"contract": document}), WAIT_S
+        )
+        assert loads(registered.data)["status"] == "registered", registered.data
+        yield router
+    finally:
+        await worker.stop()
+        await router.stop()
+
+
+def violations(server: NatsServer) -> list[str]:
+    return [line for line in server.log_tail(200).splitlines() if "Violation" in line]
+
+
+async def test_a_limited_service_is_routed_to_under_these_permissions(
+    secure_server: NatsServer, deployment: Router, connect: Connect
+) -> None:
+    alice = await connect("caller-alice")
+    routed = loads((await alice.nc.request("caio.route.echo", b'{"context": {}}', WAIT_S)).data)
+    assert routed["status"] == "ok", routed
+    assert violations(secure_server) == []
+
+
+async def test_a_caller_submits_a_job_and_reads_its_result_leaving_nothing_behind(
+    secure_server: NatsServer, deployment: Router, connect: Connect
+) -> None:
+    alice = await connect("caller-alice")
+    subjects = Subjects("caio")
+    body = job_body({"n": 7}, "pr-4711")
+
+    request_id, duplicate = await submit_job(alice.nc, subjects, None, "echo", body)
+    result = await wait_result(alice.nc, subjects, request_id, timeout_s=WAIT_S)
+
+    assert (request_id, duplicate) == ("pr-4711", False)
+    assert result["status"] == "ok", result
+    assert result["result"]["context"] == {"n": 7}
+    assert await get_result(alice.nc, subjects, "pr-4711") == result
+    assert await get_result(alice.nc, subjects, "pr-4712") is None
+    admin = (await connect("caio-admin")).nc.jetstream()
+    assert (await admin.stream_info(subjects.results_stream)).state.consumer_count == 0
+    assert violations(secure_server) == []
+
+
+async def test_a_caller_cannot_watch_results_or_replay_the_audit(connect: Connect) -> None:
+    alice = await connect("caller-alice")
+    for subject in ("caio.results.*", "caio.results.pr-4711", "caio.audit.>"):
+        await alice.nc.subscribe(subject)
+        assert "subscription" in await alice.violation(subject)
+
+
+async def test_known_limit_a_wildcard_in_the_result_id_reads_the_newest_result(
+    connect: Connect,
+) -> None:
+    """docs/security.md, "Reading job results": NATS permissions cannot tell a literal
+    ``*`` token from a request id, so the results grant also reads the NEWEST result of
+    anyone. If this ever fails (the server refuses wildcards here), update the docs."""
+    admin = await connect("caio-admin")
+    subjects = Subjects("caio")
+    await admin.nc.jetstream().add_stream(
+        StreamConfig(
+            name=subjects.results_stream, subjects=[subjects.results_all], allow_direct=True
+        )
+    )
+    await admin.nc.jetstream().publish(subjects.result("someone-elses"), b'{"secret": 1}')
+    alice = await connect("caller-alice")
+
+    newest = await alice.nc.request(
+        f"$JS.API.DIRECT.GET.{subjects.results_stream}.{subjects.results_all}", b"", WAIT_S
+    )
+
+    assert loads(newest.data) == {"secret": 1}
