@@ -226,6 +226,11 @@ async def test_when_nats_is_gone_the_limiter_denies_with_a_retryable_error(
 
 
 async def _stream_names(nc: NATS, subjects: Subjects) -> AsyncIterator[str]:
-    for info in await nc.jetstream().streams_info():
-        if info.config.name and info.config.name.endswith(f"_{subjects.prefix}"):
-            yield info.config.name
+    # Page through the list: the session's shared server holds more streams than
+    # one STREAM.LIST page (256) by the time the whole suite has run.
+    js, offset = nc.jetstream(), 0
+    while page := await js.streams_info(offset=offset):
+        offset += len(page)
+        for info in page:
+            if info.config.name and info.config.name.endswith(f"_{subjects.prefix}"):
+                yield info.config.name
