@@ -193,6 +193,30 @@ async def router(nats_url: str, prefix: str) -> AsyncIterator[Router]:
     await service.stop()
 
 
+StartRouter = Callable[..., Awaitable[Router]]
+
+
+@pytest.fixture
+async def start_router(nats_url: str, prefix: str) -> AsyncIterator[StartRouter]:
+    """Start routers for this test's prefix (caller auth off unless ``auth=True``; other
+    ``RouterConfig`` fields as keywords); every one is stopped at teardown."""
+    started: list[Router] = []
+
+    async def start(*, auth: bool = False, **config: Any) -> Router:
+        router = Router(
+            RouterConfig(
+                nats_url=nats_url, prefix=prefix, auth=AuthSettings(required=auth), **config
+            )
+        )
+        await router.start()
+        started.append(router)
+        return router
+
+    yield start
+    for router in started:
+        await router.stop()
+
+
 ServiceFactory = Callable[..., Awaitable[FakeService]]
 
 

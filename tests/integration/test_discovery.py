@@ -7,35 +7,15 @@ prefix on the same server answers the ping too, and must not count.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
 from nats.aio.client import Client as NATS
 
-from broker.router import AuthSettings, Router, RouterConfig
 from caio.subjects import Subjects
 from tests.fakes.scripted_worker import ScriptedWorker, scripted_contract
-from tests.integration.conftest import request
+from tests.integration.conftest import StartRouter, request
 from workers.base import WorkerConfig
-
-StartRouter = Callable[[], Awaitable[Router]]
-
-
-@pytest.fixture
-async def start_router(nats_url: str, prefix: str) -> AsyncIterator[StartRouter]:
-    routers: list[Router] = []
-
-    async def start() -> Router:
-        router = Router(
-            RouterConfig(nats_url=nats_url, prefix=prefix, auth=AuthSettings(required=False))
-        )
-        await router.start()
-        routers.append(router)
-        return router
-
-    yield start
-    for router in routers:
-        await router.stop()
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import functools
 from typing import Any
 
 import orjson
@@ -13,35 +13,20 @@ from nats.aio.msg import Msg
 from typer.testing import CliRunner
 
 from broker.jobs import JobSettings
-from broker.router import AuthSettings, Router, RouterConfig
+from broker.router import Router
 from caio.cli.jobs import jobs_app
 from caio.client import CAIOClient
 from caio.subjects import Subjects
-from tests.integration.conftest import FakeService, audit_records, contract, request
+from tests.integration.conftest import FakeService, StartRouter, audit_records, contract, request
 
 # Fast settings: no warm-up (tests beat before submitting), quick retries.
 FAST = JobSettings(warmup_s=0, max_attempts=3, retry_backoff_s=(0.05,), fetch_timeout_s=0.5)
 
-StartRouter = Callable[..., Awaitable[Router]]
-
 
 @pytest.fixture
-async def start_router(nats_url: str, prefix: str) -> AsyncIterator[StartRouter]:
-    routers: list[Router] = []
-
-    async def start(*, auth: bool = False, jobs: JobSettings = FAST) -> Router:
-        router = Router(
-            RouterConfig(
-                nats_url=nats_url, prefix=prefix, auth=AuthSettings(required=auth), jobs=jobs
-            )
-        )
-        await router.start()
-        routers.append(router)
-        return router
-
-    yield start
-    for router in routers:
-        await router.stop()
+def start_router(start_router: StartRouter) -> StartRouter:
+    """Routers whose job runners start at once and retry fast."""
+    return functools.partial(start_router, jobs=FAST)
 
 
 async def serve(

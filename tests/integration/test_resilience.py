@@ -3,38 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-import pytest
 from nats.aio.client import Client as NATS
 
 from broker.breaker import BreakerSettings
 from broker.observed import ObservedSettings
-from broker.router import AuthSettings, Router, RouterConfig
+from broker.router import Router
 from caio.subjects import Subjects
-from tests.integration.conftest import FakeService, audit_records, contract, request
-
-StartRouter = Callable[..., Awaitable[Router]]
-
-
-@pytest.fixture
-async def routers(nats_url: str, prefix: str) -> AsyncIterator[StartRouter]:
-    started: list[Router] = []
-
-    async def start(**config: Any) -> Router:
-        router = Router(
-            RouterConfig(
-                nats_url=nats_url, prefix=prefix, auth=AuthSettings(required=False), **config
-            )
-        )
-        await router.start()
-        started.append(router)
-        return router
-
-    yield start
-    for router in started:
-        await router.stop()
+from tests.integration.conftest import FakeService, StartRouter, audit_records, contract, request
 
 
 async def serve(
@@ -58,9 +35,9 @@ def codes(replies: list[dict[str, Any]]) -> list[str]:
 
 
 async def test_a_contracts_rate_limit_holds_across_two_routers(
-    nc: NATS, subjects: Subjects, routers: StartRouter
+    nc: NATS, subjects: Subjects, start_router: StartRouter
 ) -> None:
-    both = [await routers(), await routers()]
+    both = [await start_router(), await start_router()]
     service = await serve(nc, subjects, both, "metered", per_minute=30)
 
     replies = await asyncio.gather(
@@ -76,9 +53,9 @@ async def test_a_contracts_rate_limit_holds_across_two_routers(
 
 
 async def test_max_concurrent_requests_holds_across_two_routers(
-    nc: NATS, subjects: Subjects, routers: StartRouter
+    nc: NATS, subjects: Subjects, start_router: StartRouter
 ) -> None:
-    both = [await routers(), await routers()]
+    both = [await start_router(), await start_router()]
     service = await serve(nc, subjects, both, "narrow", max_concurrent=5)
     service.hold = asyncio.Event()
 
@@ -102,9 +79,9 @@ async def test_max_concurrent_requests_holds_across_two_routers(
 
 
 async def test_a_caller_one_at_a_time_never_meets_its_own_finished_calls_lease(
-    nc: NATS, subjects: Subjects, routers: StartRouter
+    nc: NATS, subjects: Subjects, start_router: StartRouter
 ) -> None:
-    router = await routers()
+    router = await start_router()
     await serve(nc, subjects, [router], "single", max_concurrent=1)
 
     replies = [await request(nc, subjects.route("code_review"), {"context": {}}) for _ in range(30)]
@@ -113,9 +90,9 @@ async def test_a_caller_one_at_a_time_never_meets_its_own_finished_calls_lease(
 
 
 async def test_a_saturated_service_falls_back_to_the_next_candidate(
-    nc: NATS, subjects: Subjects, routers: StartRouter
+    nc: NATS, subjects: Subjects, start_router: StartRouter
 ) -> None:
-    router = await routers()
+    router = await start_router()
     best = await serve(nc, subjects, [router], "best", accuracy=0.99, max_concurrent=1)
     await serve(nc, subjects, [router], "backup", accuracy=0.5)
     best.hold = asyncio.Event()
@@ -134,9 +111,9 @@ async def test_a_saturated_service_falls_back_to_the_next_candidate(
 
 
 async def test_a_failing_service_opens_its_circuit_then_a_probe_closes_it(
-    nc: NATS, subjects: Subjects, routers: StartRouter
+    nc: NATS, subjects: Subjects, start_router: StartRouter
 ) -> None:
-    router = await routers(breaker=BreakerSettings(threshold=2, cooldown_s=0.5))
+    router = await start_router(breaker=BreakerSettings(threshold=2, cooldown_s=0.5))
     flaky = await serve(nc, subjects, [router], "flaky", accuracy=0.99)
     await serve(nc, subjects, [router], "steady", accuracy=0.5)
     flaky.mode, flaky.retryable = "error", False
@@ -159,9 +136,9 @@ async def test_a_failing_service_opens_its_circuit_then_a_probe_closes_it(
 
 
 async def test_a_service_slower_than_its_p95_is_demoted_audited_and_restored(
-    nc: NATS, subjects: Subjects, routers: StartRouter
+    nc: NATS, subjects: Subjects, start_router: StartRouter
 ) -> None:
-    router = await routers(observed=ObservedSettings(samples=20, min_samples=10))
+    router = await start_router(observed=ObservedSettings(samples=20, min_samples=10))
     slowing = await serve(nc, subjects, [router], "slowing", accuracy=0.99, p95_ms=40)
     await serve(nc, subjects, [router], "steady", accuracy=0.5, p95_ms=50)
     pinned = {"context": {}, "constraints": {"service_ids": ["slowing"]}}
