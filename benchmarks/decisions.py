@@ -14,14 +14,14 @@ import statistics
 import time
 
 from benchmarks.fleet import CAPABILITY, fleet, pool_ids
-from broker.breaker import Breakers, BreakerSettings
-from broker.catalog import Catalog
-from broker.contracts import parse_contract
-from broker.health import ServiceHealth
-from broker.liveness import Liveness
-from broker.observed import ObservedSettings, ObservedStats
-from broker.routing import RouteHandler, RouteSettings
-from caio.protocol import RouteRequest, parse
+from caio_broker.breaker import Breakers, BreakerSettings
+from caio_broker.catalog import Catalog
+from caio_broker.health import ServiceHealth
+from caio_broker.liveness import Liveness
+from caio_broker.observed import ObservedSettings, ObservedStats
+from caio_broker.routing import RouteHandler, RouteSettings
+from caio_integration.contracts import parse_contract
+from caio_integration.wire import RouteRequest, parse
 
 __all__ = ["time_decisions"]
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.procs import RoleProcess, run_to_result
-from caio.natsserver import NatsServer, NatsServerConfig
+from caio_integration.natsserver import NatsServer, NatsServerConfig
 
 __all__ = ["Budget", "Stage"]
 

@@ -1,3 +1,3 @@
 """CAIO: a contract-based router for AI services over NATS."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

@@ -11,8 +11,8 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from caio.client import CAIOClient
-from caio.errors import CAIOError
+from caio_integration.client import CAIOClient
+from caio_integration.errors import CAIOError
 
 __all__ = ["DEMO_CODE", "run_demo"]
 

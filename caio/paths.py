@@ -1,10 +1,10 @@
-"""Where the schemas and contracts are: in the checkout, or inside the wheel."""
+"""Where the shipped contracts are: in the checkout, or inside the wheel."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["bundled_contracts_dir", "bundled_schemas_dir"]
+__all__ = ["bundled_contracts_dir"]
 
 _REPO_ROOT = Path(__file__).resolve().parent.parent
 _WHEEL_DATA = Path(__file__).resolve().parent / "_data"
@@ -24,7 +24,3 @@ def _find(name: str) -> Path:
 
 def bundled_contracts_dir() -> Path:
     return _find("contracts")
-
-
-def bundled_schemas_dir() -> Path:
-    return _find("schemas")

@@ -18,8 +18,8 @@ import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from caio.natsserver import NatsServer, NatsServerConfig, docker_engine_reachable
-from caio.subjects import Subjects
+from caio_integration.natsserver import NatsServer, NatsServerConfig, docker_engine_reachable
+from caio_integration.subjects import Subjects
 
 if TYPE_CHECKING:
     from tests.secure.bus import SecureBus

@@ -15,12 +15,12 @@ import nats
 import orjson
 
 from benchmarks.roles._run import ready, role_main, role_parser
-from broker.contracts import load_contract_file, parse_contract
 from caio.logs import configure_logging
-from caio.subjects import Subjects
-from workers.base import WorkerConfig
-from workers.catalog import default_contract_path
-from workers.codex import CodexSettings, CodexWorker
+from caio.workers.catalog import default_contract_path
+from caio_codex.worker import CodexSettings, CodexWorker
+from caio_integration.bridge import WorkerConfig
+from caio_integration.contracts import load_contract_file, parse_contract
+from caio_integration.subjects import Subjects
 
 SERVICE_ID = "bench-codex"
 

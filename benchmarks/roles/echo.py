@@ -17,7 +17,7 @@ import orjson
 from nats.aio.msg import Msg
 
 from benchmarks.roles._run import ready, role_main, role_parser
-from caio.subjects import Subjects
+from caio_integration.subjects import Subjects
 
 SERVICE_REPLY = b'{"status":"ok","result":{"echo":true},"usage":{"total_tokens":1}}'
 

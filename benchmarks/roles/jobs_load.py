@@ -20,9 +20,9 @@ import orjson
 from nats.aio.msg import Msg
 
 from benchmarks.roles._run import role_main, role_parser
-from caio.jobs import MSG_ID
-from caio.protocol import new_request_id
-from caio.subjects import Subjects
+from caio_integration.jobs import MSG_ID
+from caio_integration.subjects import Subjects
+from caio_integration.wire import new_request_id
 
 
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> dict[str, Any]:

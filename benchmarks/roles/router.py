@@ -19,8 +19,8 @@ import orjson
 from benchmarks.fleet import fleet, pool_ids
 from benchmarks.procs import rss_mib
 from benchmarks.roles._run import ready, role_main, role_parser
-from broker.router import Router, RouterConfig
 from caio.logs import configure_logging
+from caio_broker.router import Router, RouterConfig
 
 
 async def _register_fleet(router: Router, admin_key: str, total: int, pool: int) -> float:

@@ -1,4 +1,4 @@
-"""Message models of the CAIO protocol that caio.protocol does not define.
+"""Message models of the CAIO protocol that caio_integration.wire does not define.
 
 Registry and key administration request and reply bodies, route and service
 replies and the authentication header, as docs/protocol.md describes them;
@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from caio.errors import STABLE_CODES
-from caio.protocol import Heartbeat, RouteConstraints, RouteGuarantees
-from caio.subjects import SAFE_TOKEN
+from caio_integration.errors import STABLE_CODES
+from caio_integration.subjects import SAFE_TOKEN
+from caio_integration.wire import Heartbeat, RouteConstraints, RouteGuarantees
 
 Token = Annotated[str, Field(pattern=SAFE_TOKEN.pattern)]
 Availability = Literal["available", "unavailable"]

@@ -38,8 +38,8 @@ from caio.asyncapi._messages import (
     ValidateReply,
     ValidateRequest,
 )
-from caio.protocol import RouteRequest, ServiceRequest
-from caio.subjects import Subjects
+from caio_integration.subjects import Subjects
+from caio_integration.wire import RouteRequest, ServiceRequest
 
 __all__ = ["REQUEST_REPLY", "ROUTER_QUEUE", "RequestReply"]
 

@@ -35,8 +35,8 @@ from pydantic import BaseModel
 
 from caio.asyncapi._messages import AuthorizationHeaders, HeartbeatMessage
 from caio.asyncapi._operations import REQUEST_REPLY, RequestReply
-from caio.protocol import AuditRecord
-from caio.subjects import DEFAULT_PREFIX, SAFE_TOKEN, Subjects
+from caio_integration.subjects import DEFAULT_PREFIX, SAFE_TOKEN, Subjects
+from caio_integration.wire import AuditRecord
 
 __all__ = [
     "SPEC_FORMATS",

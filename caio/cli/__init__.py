@@ -8,7 +8,7 @@ import typer
 
 from caio import __version__
 from caio.cli import _common, audit, docs, jobs, keys, registry, route, serve, up
-from caio.natsauth import NatsCredentials
+from caio_integration.natsauth import NatsCredentials
 
 __all__ = ["app", "main"]
 

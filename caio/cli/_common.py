@@ -16,9 +16,9 @@ from nats.errors import NoServersError
 from rich.console import Console
 from rich.markup import escape
 
-from caio.client import CAIOClient
-from caio.errors import CAIOError, Unauthenticated
-from caio.natsauth import NatsCredentials
+from caio_integration.client import CAIOClient
+from caio_integration.errors import CAIOError, Unauthenticated
+from caio_integration.natsauth import NatsCredentials
 
 __all__ = [
     "LOCAL_ADMIN_KEY",

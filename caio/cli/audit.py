@@ -10,7 +10,6 @@ import nats
 import typer
 from rich.markup import escape
 
-from caio.audit_replay import ReplayFilter, replay_audit
 from caio.cli._common import (
     DEFAULT_NATS_URL,
     JsonOption,
@@ -23,7 +22,8 @@ from caio.cli._common import (
     run_async,
 )
 from caio.cli._tables import print_listing
-from caio.subjects import Subjects
+from caio_integration.audit import ReplayFilter, replay_audit
+from caio_integration.subjects import Subjects
 
 __all__ = ["audit_app"]
 

@@ -25,7 +25,7 @@ from caio.cli._common import (
     print_json,
     run_async,
 )
-from caio.errors import Timeout
+from caio_integration.errors import Timeout
 
 __all__ = ["jobs_app"]
 

@@ -115,9 +115,9 @@ async def create_directly(
     import nats
     from pydantic import ValidationError
 
-    from broker.auth.keys import CallerPolicy, KeyStore
-    from caio.errors import InvalidRequest
-    from caio.subjects import Subjects
+    from caio_broker.auth.keys import CallerPolicy, KeyStore
+    from caio_integration.errors import InvalidRequest
+    from caio_integration.subjects import Subjects
 
     if role not in ("caller", "publisher", "admin"):
         raise InvalidRequest(f"role must be caller, publisher or admin, not {role!r}")

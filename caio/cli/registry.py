@@ -21,7 +21,7 @@ from caio.cli._common import (
     run_async,
 )
 from caio.cli._tables import print_listing
-from caio.errors import CAIOError, Forbidden, Unauthenticated
+from caio_integration.errors import CAIOError, Forbidden, Unauthenticated
 
 __all__ = ["register_commands"]
 
@@ -236,7 +236,7 @@ _GUARANTEE = {
 
 def validate(files: FilesArgument, json_out: JsonOption = False) -> None:
     """Check contract files locally (no server needed); exit 1 if any is invalid."""
-    from broker.contracts import load_contract_file
+    from caio_integration.contracts import load_contract_file
 
     report: list[dict[str, Any]] = []
     for path in files:

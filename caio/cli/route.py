@@ -25,7 +25,7 @@ from caio.cli._common import (
     run_async,
 )
 from caio.cli._tables import print_listing
-from caio.errors import CAIOError, Forbidden, Unauthenticated
+from caio_integration.errors import CAIOError, Forbidden, Unauthenticated
 
 __all__ = ["register_commands", "show_excluded", "show_route_error", "show_route_reply"]
 

@@ -23,8 +23,8 @@ from caio.cli._common import (
     read_text_file,
     run_async,
 )
-from caio.client import CAIOClient
 from caio.logs import configure_logging
+from caio_integration.client import CAIOClient
 
 __all__ = ["ShutdownSignal", "register_commands"]
 
@@ -83,7 +83,7 @@ def router(
     ] = None,
 ) -> None:
     """Serve the registry and routing subjects (run several for more capacity)."""
-    from broker.router import AuthSettings, Router, RouterConfig
+    from caio_broker.router import AuthSettings, Router, RouterConfig
 
     configure_logging()
     if insecure_no_auth:
@@ -146,9 +146,9 @@ def worker(
     For example `caio worker local-review`, or, for your own class MyWorker in
     ./my_worker.py, `caio worker my_worker:MyWorker --contract my-service.yaml`.
     """
-    from workers.base import WorkerConfig
-    from workers.catalog import available_workers, create_worker
-    from workers.custom import is_custom_worker, load_worker_class
+    from caio.workers.catalog import available_workers, create_worker
+    from caio.workers.custom import is_custom_worker, load_worker_class
+    from caio_integration.bridge import WorkerConfig
 
     configure_logging()
     # Checked before anything connects, so each mistake is one line.
@@ -191,7 +191,7 @@ def worker(
 
 async def register_contract(client: CAIOClient, document: dict[str, object]) -> None:
     """Register a worker's contract; a different stored contract is a warning, not a stop."""
-    from caio.errors import Conflict, Forbidden, Unauthenticated
+    from caio_integration.errors import Conflict, Forbidden, Unauthenticated
 
     async with client as caio:
         try:

@@ -21,14 +21,14 @@ import typer
 from rich.markup import escape
 from rich.panel import Panel
 
-from broker.auth.keys import KeyStore
 from caio.cli._common import LOCAL_ADMIN_KEY, console, fail, run_async
 from caio.cli.serve import ShutdownSignal
-from caio.client import DEFAULT_NATS_URL
-from caio.errors import NotFound
 from caio.logs import configure_logging
-from caio.natsserver import NatsServer, NatsServerConfig, NatsServerError
 from caio.paths import bundled_contracts_dir
+from caio_broker.auth.keys import KeyStore
+from caio_integration.client import DEFAULT_NATS_URL
+from caio_integration.errors import NotFound
+from caio_integration.natsserver import NatsServer, NatsServerConfig, NatsServerError
 
 __all__ = ["ensure_local_admin", "register_commands"]
 
@@ -114,10 +114,10 @@ async def ensure_local_admin(keys: KeyStore, path: Path) -> str:
 
 
 async def _serve(plan: _Plan, shutdown: ShutdownSignal) -> None:
-    from broker.router import Router, RouterConfig
-    from caio.client import CAIOClient
-    from workers.base import BridgeWorker, WorkerConfig
-    from workers.catalog import create_worker
+    from caio.workers.catalog import create_worker
+    from caio_broker.router import Router, RouterConfig
+    from caio_integration.bridge import BridgeWorker, WorkerConfig
+    from caio_integration.client import CAIOClient
 
     server, contracts_dir, with_codex = plan.server, plan.contracts_dir, plan.with_codex
     router = Router(RouterConfig(nats_url=server.url))

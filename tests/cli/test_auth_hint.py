@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from broker.router import Router
+from caio_broker.router import Router
 from tests.cli.conftest import caio
 
 WAYS = ("--api-key", "CAIO_API_KEY", ".caio/admin.key", "caio up")

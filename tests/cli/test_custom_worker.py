@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 
-from broker.router import Router
-from caio.subjects import Subjects
+from caio_broker.router import Router
+from caio_integration.subjects import Subjects
 from tests.cli.conftest import CAIO, Ran, caio_now
 from tests.integration.conftest import request
 
 WORKER_MODULE = """
 from typing import ClassVar
 
-from caio.errors import InvalidRequest
-from caio.protocol import ServiceRequest
-from workers.base import BridgeWorker, WorkResult
+from caio_integration.errors import InvalidRequest
+from caio_integration.wire import ServiceRequest
+from caio_integration.bridge import BridgeWorker, WorkResult
 
 
 class ShoutWorker(BridgeWorker):
@@ -136,8 +136,8 @@ def test_the_help_shows_both_forms() -> None:
 def test_the_catalog_builds_a_custom_worker_from_the_current_directory(
     nats_url: str, prefix: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from workers.base import WorkerConfig
-    from workers.catalog import create_worker
+    from caio.workers.catalog import create_worker
+    from caio_integration.bridge import WorkerConfig
 
     monkeypatch.syspath_prepend(Path.cwd())  # as the loader does, undone after the test
     monkeypatch.delitem(sys.modules, "my_workers", raising=False)

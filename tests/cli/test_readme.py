@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 
-from broker.router import Router
-from caio.natsserver import NatsServer
-from caio.subjects import Subjects
+from caio_broker.router import Router
+from caio_integration.natsserver import NatsServer
+from caio_integration.subjects import Subjects
 from tests.cli.conftest import CAIO, REPO
 from tests.integration.conftest import FakeService, contract
 from tests.security.conftest import ask

@@ -5,8 +5,8 @@ from __future__ import annotations
 import orjson
 from nats.aio.client import Client as NATS
 
-from broker.router import Router
-from caio.subjects import Subjects
+from caio_broker.router import Router
+from caio_integration.subjects import Subjects
 from tests.cli.conftest import caio
 from tests.integration.conftest import contract, request
 

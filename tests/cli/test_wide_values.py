@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nats.aio.client import Client as NATS
 
-from caio.subjects import Subjects
+from caio_integration.subjects import Subjects
 from tests.cli.conftest import caio
 from tests.integration.conftest import ServiceFactory, contract, request
 

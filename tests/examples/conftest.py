@@ -28,7 +28,9 @@ DEBIAN_GOPATH = Path("/usr/share/gocode")
 
 
 def in_ci() -> bool:
-    return any(os.environ.get(name, "") not in ("", "0", "false") for name in ("CI", "CAIO_TEST_CI"))
+    return any(
+        os.environ.get(name, "") not in ("", "0", "false") for name in ("CI", "CAIO_TEST_CI")
+    )
 
 
 @pytest.fixture(scope="session")

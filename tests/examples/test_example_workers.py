@@ -21,8 +21,8 @@ import orjson
 import pytest
 from nats.aio.client import Client as NATS
 
-from broker.router import Router
-from caio.subjects import Subjects
+from caio_broker.router import Router
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import audit_records
 from tests.security.conftest import MakeKey, ask
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 from typing import ClassVar
 
-from broker.contracts.model import ServiceContract
-from caio.protocol import ServiceRequest
-from workers.base import BridgeWorker, WorkerConfig, WorkResult
+from caio_integration.bridge import BridgeWorker, WorkerConfig, WorkResult
+from caio_integration.contracts.model import ServiceContract
+from caio_integration.wire import ServiceRequest
 
 __all__ = ["ScriptedWorker", "scripted_contract"]
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import nats
 from nats.aio.client import Client as NATS
 
-from broker.router import AuthSettings, Router, RouterConfig
-from caio.client import CAIOClient
-from caio.natsserver import NatsServer
-from caio.subjects import Subjects
+from caio_broker.router import AuthSettings, Router, RouterConfig
+from caio_integration.client import CAIOClient
+from caio_integration.natsserver import NatsServer
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import FakeService, contract, request
 
 # A worker as its own process: it answers nothing, says when a request arrived,

@@ -31,9 +31,9 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig
 
-from broker.jobs import JobSettings, ensure_job_streams
-from caio.client import CAIOClient
-from caio.subjects import Subjects
+from caio_broker.jobs import JobSettings, ensure_job_streams
+from caio_integration.client import CAIOClient
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import FakeService, contract
 
 CAIO = str(Path(sys.executable).parent / "caio")

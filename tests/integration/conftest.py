@@ -19,9 +19,9 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from broker.router import AuthSettings, Router, RouterConfig
-from caio.natsconn import subscriptions_settled
-from caio.subjects import Subjects
+from caio_broker.router import AuthSettings, Router, RouterConfig
+from caio_integration._natsconn import subscriptions_settled
+from caio_integration.subjects import Subjects
 from tests.secure.bus import as_admin, as_worker
 
 

@@ -6,8 +6,8 @@ import orjson
 import pytest
 from nats.aio.client import Client as NATS
 
-from broker.router import Router
-from caio.subjects import Subjects
+from caio_broker.router import Router
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import ServiceFactory, audit_records, request
 
 LARGE = b'{"context": {"blob": "' + b"x" * (300 * 1024) + b'"}}'

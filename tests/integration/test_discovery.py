@@ -12,10 +12,10 @@ from collections.abc import AsyncIterator
 import pytest
 from nats.aio.client import Client as NATS
 
-from caio.subjects import Subjects
+from caio_integration.bridge import WorkerConfig
+from caio_integration.subjects import Subjects
 from tests.fakes.scripted_worker import ScriptedWorker, scripted_contract
 from tests.integration.conftest import StartRouter, request
-from workers.base import WorkerConfig
 
 
 @pytest.fixture

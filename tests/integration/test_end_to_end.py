@@ -13,15 +13,15 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 
-from broker.contracts import load_contract_file
-from broker.router import Router
-from caio.natsserver import NatsServer, NatsServerConfig
-from caio.subjects import Subjects
+from caio_broker.router import Router
+from caio_codex.worker import CodexSettings, CodexWorker
+from caio_integration.bridge import BridgeWorker, WorkerConfig
+from caio_integration.contracts import load_contract_file
+from caio_integration.natsserver import NatsServer, NatsServerConfig
+from caio_integration.subjects import Subjects
+from caio_local_review.worker import LocalReviewWorker
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.integration.conftest import ServiceFactory, request
-from workers.base import BridgeWorker, WorkerConfig
-from workers.codex import CodexSettings, CodexWorker
-from workers.local_review import LocalReviewWorker
 
 REPO = Path(__file__).parents[2]
 CAIO = str(Path(sys.executable).parent / "caio")

@@ -17,9 +17,9 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import StreamConfig
 
-from broker.forwarding import Forwarder
-from broker.router import Router
-from caio.subjects import Subjects
+from caio_broker.forwarding import Forwarder
+from caio_broker.router import Router
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import FakeService, audit_records, contract, request
 
 Reply = Callable[[dict[str, Any]], dict[str, Any]]

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 from nats.aio.client import Client as NATS
 
-from broker.router import Router
-from caio.subjects import Subjects
+from caio_broker.router import Router
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import FakeService, contract, request
 
 

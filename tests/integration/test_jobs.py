@@ -12,11 +12,11 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from typer.testing import CliRunner
 
-from broker.jobs import JobSettings
-from broker.router import Router
 from caio.cli.jobs import jobs_app
-from caio.client import CAIOClient
-from caio.subjects import Subjects
+from caio_broker.jobs import JobSettings
+from caio_broker.router import Router
+from caio_integration.client import CAIOClient
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import FakeService, StartRouter, audit_records, contract, request
 
 # Fast settings: no warm-up (tests beat before submitting), quick retries.

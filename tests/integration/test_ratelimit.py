@@ -10,10 +10,15 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
 
-from broker.ratelimit import RateDecision, SlidingWindowLimiter, limit_stream_name, limit_subject
-from caio.errors import CAIOError
-from caio.natsserver import NatsServer
-from caio.subjects import Subjects
+from caio_broker.ratelimit import (
+    RateDecision,
+    SlidingWindowLimiter,
+    limit_stream_name,
+    limit_subject,
+)
+from caio_integration.errors import CAIOError
+from caio_integration.natsserver import NatsServer
+from caio_integration.subjects import Subjects
 
 
 @pytest.fixture

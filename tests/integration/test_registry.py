@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 
-from broker.router import AuthSettings, Router, RouterConfig
-from caio.subjects import Subjects
+from caio_broker.router import AuthSettings, Router, RouterConfig
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import ServiceFactory, audit_records, contract, request
 
 CODEX_YAML = (Path(__file__).parents[1] / "fixtures" / "seeds" / "codex-seed-001.yaml").read_text()

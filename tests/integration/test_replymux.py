@@ -17,7 +17,7 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.api import StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError
 
-from broker.replymux import ReplyMux, js_direct_exists, js_publish
+from caio_broker.replymux import ReplyMux, js_direct_exists, js_publish
 
 
 @pytest.fixture

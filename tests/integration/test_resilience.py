@@ -7,10 +7,10 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from broker.breaker import BreakerSettings
-from broker.observed import ObservedSettings
-from broker.router import Router
-from caio.subjects import Subjects
+from caio_broker.breaker import BreakerSettings
+from caio_broker.observed import ObservedSettings
+from caio_broker.router import Router
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import FakeService, StartRouter, audit_records, contract, request
 
 

@@ -7,8 +7,8 @@ import asyncio
 import orjson
 from nats.aio.client import Client as NATS
 
-from broker.router import Router
-from caio.subjects import Subjects
+from caio_broker.router import Router
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import ServiceFactory, audit_records, request
 
 

@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 
-from broker.router import Router
-from caio.audit_replay import ReplayFilter, replay_audit
-from caio.client import CAIOClient, SyncCAIOClient
-from caio.errors import Conflict, InvalidContract, NoMatchingService, NotFound
-from caio.subjects import Subjects
+from caio_broker.router import Router
+from caio_integration.audit import ReplayFilter, replay_audit
+from caio_integration.client import CAIOClient, SyncCAIOClient
+from caio_integration.errors import Conflict, InvalidContract, NoMatchingService, NotFound
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import ServiceFactory, contract, request
 
 REPO = Path(__file__).parents[2]

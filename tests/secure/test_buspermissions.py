@@ -17,10 +17,7 @@ from typing import Any
 
 import pytest
 
-from broker.limits import lease_subject
-from broker.ratelimit import limit_stream_name, limit_subject
-from broker.registry import Registry
-from caio.buspermissions import (
+from caio_broker.buspermissions import (
     CALLER_REGISTRY_OPERATIONS,
     PUBLISHER_REGISTRY_OPERATIONS,
     default_roster,
@@ -31,8 +28,11 @@ from caio.buspermissions import (
     rules,
     subject_matches,
 )
-from caio.natsserver import find_nats_server
-from caio.subjects import REGISTRY_OPERATIONS, Subjects
+from caio_broker.limits import lease_subject
+from caio_broker.ratelimit import limit_stream_name, limit_subject
+from caio_broker.registry import Registry
+from caio_integration.natsserver import find_nats_server
+from caio_integration.subjects import REGISTRY_OPERATIONS, Subjects
 from tests.secure.roles import ROLES, role_for
 
 SECURE = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "secure"
@@ -209,7 +209,8 @@ def test_the_committed_users_conf_is_what_the_generator_writes(
     assert render_users_conf(Subjects("caio"), default_roster()) == committed
     assert main(["--prefix", "caio"]) == 0
     assert capsys.readouterr().out == committed, (
-        "regenerate: python -m caio.buspermissions --prefix caio > deploy/nats/secure/users.conf"
+        "regenerate: python -m caio_broker.buspermissions --prefix caio "
+        "> deploy/nats/secure/users.conf"
     )
 
 

@@ -18,9 +18,9 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.js.errors import NoKeysError
 
-from broker.auth.keys import CallerPolicy, Role
-from broker.router import Router, RouterConfig
-from caio.subjects import Subjects
+from caio_broker.auth.keys import CallerPolicy, Role
+from caio_broker.router import Router, RouterConfig
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import FakeService, contract
 
 

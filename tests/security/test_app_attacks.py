@@ -14,8 +14,8 @@ import pytest
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 
-from broker.router import AuthSettings, Router, RouterConfig
-from caio.subjects import Subjects
+from caio_broker.router import AuthSettings, Router, RouterConfig
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import contract
 from tests.security.conftest import LiveService, MakeKey, ask, last_audit, now, state
 

@@ -27,15 +27,15 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.js.api import StreamConfig
 
-from broker.jobstreams import JobSettings
-from broker.router import AuthSettings, Router, RouterConfig
-from caio.jobs import get_result, job_body, submit_job, wait_result
-from caio.jsonwire import dumps, loads
-from caio.natsauth import NatsCredentials
-from caio.natsserver import NatsServer
-from caio.subjects import Subjects
+from caio_broker.jobstreams import JobSettings
+from caio_broker.router import AuthSettings, Router, RouterConfig
+from caio_integration._json import dumps, loads
+from caio_integration.bridge import WorkerConfig
+from caio_integration.jobs import get_result, job_body, submit_job, wait_result
+from caio_integration.natsauth import NatsCredentials
+from caio_integration.natsserver import NatsServer
+from caio_integration.subjects import Subjects
 from tests.fakes.scripted_worker import ScriptedWorker, scripted_contract
-from workers.base import WorkerConfig
 
 CONFIG = Path(__file__).resolve().parents[2] / "deploy" / "nats" / "secure" / "nats-server.conf"
 # user -> (the server's password variable in users.conf, its inbox prefix)
@@ -111,7 +111,7 @@ async def connect(secure_server: NatsServer) -> AsyncIterator[Connect]:
 
 async def settled(nc: NATS) -> None:
     await nc.flush()
-    await nc.flush()  # see caio.natsconn.subscriptions_settled
+    await nc.flush()  # see caio_integration._natsconn.subscriptions_settled
 
 
 # -- who may connect ---------------------------------------------------------
@@ -148,7 +148,7 @@ async def test_a_client_without_valid_credentials_is_refused(
         ("caller-alice", "$JS.API.STREAM.DELETE.CAIO_AUDIT", "caio.registry.list"),
         ("caller-alice", "$KV.CAIO_REGISTRY.local-review", "caio.registry.list"),
         ("caller-alice", "$SRV.PING", "caio.registry.list"),
-        ("caller-alice", "caio.results.pr-1", "caio.registry.list"),
+        ("caller-alice", "caio_integration.wire.pr-1", "caio.registry.list"),
         ("caller-alice", "caio.jobs.dead.code_review", "caio.registry.list"),
         ("caller-alice", "caio.conc.1.local-review", "caio.registry.list"),
         ("caller-alice", "caio.rl.60s.5.caller.bob", "caio.registry.list"),
@@ -164,7 +164,7 @@ async def test_a_client_without_valid_credentials_is_refused(
         ("worker-local-review", "caio.svc.codex.review", "caio.heartbeat.local-review"),
         ("worker-local-review", "caio.registry.register", "caio.heartbeat.local-review"),
         ("worker-local-review", "caio.route.review", "caio.heartbeat.local-review"),
-        ("worker-local-review", "caio.results.pr-1", "caio.heartbeat.local-review"),
+        ("worker-local-review", "caio_integration.wire.pr-1", "caio.heartbeat.local-review"),
         ("caio-router", "$JS.API.STREAM.DELETE.CAIO_AUDIT", "caio.rl.60s.5.k"),
         ("caio-router", "$JS.API.STREAM.PURGE.CAIO_AUDIT", "caio.rl.60s.5.k"),
     ],
@@ -427,7 +427,7 @@ async def test_a_caller_submits_a_job_and_reads_its_result_leaving_nothing_behin
 
 async def test_a_caller_cannot_watch_results_or_replay_the_audit(connect: Connect) -> None:
     alice = await connect("caller-alice")
-    for subject in ("caio.results.*", "caio.results.pr-4711", "caio.audit.>"):
+    for subject in ("caio_integration.wire.*", "caio_integration.wire.pr-4711", "caio.audit.>"):
         await alice.nc.subscribe(subject)
         assert "subscription" in await alice.violation(subject)
 

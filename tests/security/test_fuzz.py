@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 
-from broker.router import Router, RouterConfig
-from caio.errors import STABLE_CODES
-from caio.subjects import Subjects
+from caio_broker.router import Router, RouterConfig
+from caio_integration.errors import STABLE_CODES
+from caio_integration.subjects import Subjects
 from tests.integration.conftest import FakeService, contract
 from tests.security.conftest import ask, state
 

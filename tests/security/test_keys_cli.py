@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from broker.auth.hook import HookVerdict, entry_point_hook
-from broker.router import Router
+from caio_broker.auth.hook import HookVerdict, entry_point_hook
+from caio_broker.router import Router
 from tests.integration.test_sdk_and_cli import caio_cli
 
 

@@ -13,12 +13,12 @@ from typing import Any
 import pytest
 import yaml
 
-from broker.auth import keys as auth_keys
-from broker.auth.admin import _CreateBody, _KeyBody
 from caio.asyncapi import asyncapi_document
-from caio.errors import STABLE_CODES
-from caio.protocol import AuditKind
-from caio.subjects import REGISTRY_OPERATIONS
+from caio_broker.auth import keys as auth_keys
+from caio_broker.auth.admin import _CreateBody, _KeyBody
+from caio_integration.errors import STABLE_CODES
+from caio_integration.subjects import REGISTRY_OPERATIONS
+from caio_integration.wire import AuditKind
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "asyncapi.yaml"

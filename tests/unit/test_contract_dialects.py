@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from broker.contracts import canonical_json, parse_contract, parse_contract_yaml
+from caio_integration.contracts import canonical_json, parse_contract, parse_contract_yaml
 
 
 def nested(**service: Any) -> dict[str, Any]:

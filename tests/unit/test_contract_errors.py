@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from broker.contracts import (
+from caio_integration.contracts import (
     contract_errors,
     load_contract_file,
     parse_contract,
     parse_contract_yaml,
 )
-from caio.errors import InvalidContract
+from caio_integration.errors import InvalidContract
 
 NESTED: dict[str, Any] = {
     "service": {

@@ -10,15 +10,15 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-from broker.contracts import (
+from caio.workers.catalog import available_workers, default_contract_path
+from caio_codex.worker import CodexWorker
+from caio_integration.contracts import (
     ServiceContract,
     canonical_json,
     load_contract_file,
     parse_contract,
 )
-from workers.catalog import available_workers, default_contract_path
-from workers.codex import CodexWorker
-from workers.local_review import LocalReviewWorker
+from caio_local_review.worker import LocalReviewWorker
 
 CONTRACTS = Path(__file__).resolve().parents[2] / "contracts"
 ALL_FILES = sorted(CONTRACTS.rglob("*.yaml"))

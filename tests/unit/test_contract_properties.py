@@ -10,14 +10,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from broker.contracts import (
+from caio_integration.contracts import (
     canonical_json,
     contract_errors,
     parse_contract,
     parse_contract_yaml,
 )
-from caio.errors import InvalidContract
-from caio.subjects import SAFE_TOKEN
+from caio_integration.errors import InvalidContract
+from caio_integration.subjects import SAFE_TOKEN
 
 # Modest counts: the machine is shared. No example database: nothing written to the checkout.
 PROPERTY = settings(
@@ -345,7 +345,7 @@ def test_an_unsafe_name_is_always_rejected_at_its_path(
 @PROPERTY
 @given(mutated_contracts())
 def test_what_the_schema_accepts_the_model_accepts_too(document: object) -> None:
-    from broker.contracts._validate import json_errors, schema_errors
+    from caio_integration.contracts._validate import json_errors, schema_errors
 
     if json_errors(document) or schema_errors(document):
         return

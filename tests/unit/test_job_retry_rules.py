@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.jobs import is_retryable
+from caio_broker.jobs import is_retryable
 
 
 def error(code: str, **details: object) -> dict[str, object]:

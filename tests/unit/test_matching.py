@@ -14,11 +14,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.catalog import Catalog
-from broker.contracts import ServiceContract
-from broker.matching import MatchQuery, match
-from broker.scoring import contract_score
-from caio.protocol import RouteConstraints, RouteGuarantees
+from caio_broker.catalog import Catalog
+from caio_broker.matching import MatchQuery, match
+from caio_broker.scoring import contract_score
+from caio_integration.contracts import ServiceContract
+from caio_integration.wire import RouteConstraints, RouteGuarantees
 
 
 def make(

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-import caio.natsauth
-from caio.natsauth import ENV_VARS, NatsCredentials
+import caio_integration.natsauth
+from caio_integration.natsauth import ENV_VARS, NatsCredentials
 
 
 def test_nothing_set_means_no_options() -> None:
@@ -62,7 +62,7 @@ def test_a_token_becomes_the_token_option() -> None:
 def test_seed_and_creds_files_become_nkeys_options_when_nkeys_is_installed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(caio.natsauth, "_nkeys_installed", lambda: True)
+    monkeypatch.setattr(caio_integration.natsauth, "_nkeys_installed", lambda: True)
     seed = tmp_path / "router.nk"
     seed.write_text("SUAEXAMPLE")
     creds_file = tmp_path / "router.creds"
@@ -76,7 +76,7 @@ def test_seed_and_creds_files_become_nkeys_options_when_nkeys_is_installed(
 def test_seed_and_creds_files_without_the_nkeys_package_are_a_clear_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(caio.natsauth, "_nkeys_installed", lambda: False)
+    monkeypatch.setattr(caio_integration.natsauth, "_nkeys_installed", lambda: False)
     seed = tmp_path / "router.nk"
     seed.write_text("SUAEXAMPLE")
     with pytest.raises(ValueError, match="pip install nkeys"):
@@ -86,7 +86,7 @@ def test_seed_and_creds_files_without_the_nkeys_package_are_a_clear_error(
 def test_a_missing_seed_file_is_named_in_the_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(caio.natsauth, "_nkeys_installed", lambda: True)
+    monkeypatch.setattr(caio_integration.natsauth, "_nkeys_installed", lambda: True)
     missing = tmp_path / "nope.nk"
     with pytest.raises(ValueError, match=r"CAIO_NATS_NKEY_SEED: no such file: .*nope\.nk"):
         NatsCredentials(nkey_seed_file=str(missing)).connect_options()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.observed import ObservedSettings, ObservedStats
+from caio_broker.observed import ObservedSettings, ObservedStats
 
 
 class Clock:

@@ -7,7 +7,7 @@ from typing import Any, cast
 import pytest
 from nats.js.errors import APIError, ServiceUnavailableError
 
-from broker.ratelimit import (
+from caio_broker.ratelimit import (
     SlidingWindowLimiter,
     is_per_subject_refusal,
     limit_stream_name,
@@ -15,7 +15,7 @@ from broker.ratelimit import (
     retry_after,
     validate_key,
 )
-from caio.subjects import Subjects
+from caio_integration.subjects import Subjects
 
 
 def test_the_default_prefix_gets_the_protocol_stream_name() -> None:

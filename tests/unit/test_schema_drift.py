@@ -17,9 +17,9 @@ from typing import Any, Literal
 import pytest
 from pydantic import AfterValidator, BaseModel
 
-from broker.contracts import contract_schema
-from broker.contracts.model import X_KEY, ServiceContract
-from caio.subjects import SAFE_TOKEN
+from caio_integration.contracts import contract_schema
+from caio_integration.contracts.model import X_KEY, ServiceContract
+from caio_integration.subjects import SAFE_TOKEN
 
 Schema = dict[str, Any]
 

@@ -9,10 +9,10 @@ import pytest
 import yaml
 from jsonschema import Draft202012Validator
 
-import caio.paths as caio_paths
-from broker.contracts import contract_schema, schema_path
-from broker.contracts._resources import contract_validator
-from broker.contracts.model import _UNIT_PRICE
+import caio_integration._datafiles as sdk_data
+from caio_integration.contracts import contract_schema, schema_path
+from caio_integration.contracts._resources import contract_validator
+from caio_integration.contracts.model import _UNIT_PRICE
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -21,22 +21,24 @@ def test_in_a_checkout_the_schema_is_read_from_the_top_level_schemas_dir() -> No
     assert schema_path() == REPO / "schemas" / "service_contract.schema.json"
 
 
-def test_in_a_wheel_the_schema_is_read_from_caio_data(
+def test_in_a_wheel_the_schema_is_read_from_the_sdks_data(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    wheel_copy = tmp_path / "caio" / "_data" / "schemas" / "service_contract.schema.json"
+    wheel_copy = (
+        tmp_path / "caio_integration" / "_data" / "schemas" / "service_contract.schema.json"
+    )
     wheel_copy.parent.mkdir(parents=True)
     wheel_copy.write_bytes(schema_path().read_bytes())
-    monkeypatch.setattr(caio_paths, "_REPO_ROOT", tmp_path / "site-packages")
-    monkeypatch.setattr(caio_paths, "_WHEEL_DATA", tmp_path / "caio" / "_data")
+    monkeypatch.setattr(sdk_data, "_REPO_ROOT", tmp_path / "site-packages")
+    monkeypatch.setattr(sdk_data, "_WHEEL_DATA", tmp_path / "caio_integration" / "_data")
     assert schema_path() == wheel_copy
 
 
 def test_a_missing_schema_says_where_it_looked(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(caio_paths, "_REPO_ROOT", tmp_path / "a")
-    monkeypatch.setattr(caio_paths, "_WHEEL_DATA", tmp_path / "b")
+    monkeypatch.setattr(sdk_data, "_REPO_ROOT", tmp_path / "a")
+    monkeypatch.setattr(sdk_data, "_WHEEL_DATA", tmp_path / "b")
     with pytest.raises(FileNotFoundError, match="looked in"):
         schema_path()
 

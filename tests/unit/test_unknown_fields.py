@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from caio.errors import InvalidRequest
-from caio.protocol import Heartbeat, RouteRequest, ServiceRequest, parse
-from caio.unknown_fields import field_paths
+from caio_integration.errors import InvalidRequest
+from caio_integration.wire import Heartbeat, RouteRequest, ServiceRequest, parse
+from caio_integration.wire._unknown_fields import field_paths
 
 KNOWN = {".".join(path) for path in field_paths(RouteRequest)}
 SECTIONS = ("", "constraints", "guarantees")

@@ -10,13 +10,19 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from broker.audit import rfc3339_now
-from broker.liveness import Liveness
-from caio.client import raise_for_reply
-from caio.errors import STABLE_CODES, CAIOError, InvalidRequest, PayloadTooLarge, error_class_for
-from caio.jsonwire import decode_object, error_reply
-from caio.protocol import new_request_id
-from caio.subjects import REGISTRY_OPERATIONS, Subjects, is_safe_token
+from caio_broker.audit import rfc3339_now
+from caio_broker.liveness import Liveness
+from caio_integration._json import decode_object, error_reply
+from caio_integration.client import raise_for_reply
+from caio_integration.errors import (
+    STABLE_CODES,
+    CAIOError,
+    InvalidRequest,
+    PayloadTooLarge,
+    error_class_for,
+)
+from caio_integration.subjects import REGISTRY_OPERATIONS, Subjects, is_safe_token
+from caio_integration.wire import new_request_id
 
 # The published v1 protocol is the first part of docs/protocol.md; extensions follow it.
 PROTOCOL_DOC = (

@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from broker.contracts.model import ServiceContract
+from caio_integration.bridge import BridgeWorker, WorkerConfig
+from caio_integration.contracts.model import ServiceContract
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripted_worker import ScriptedWorker, scripted_contract
-from workers.base import BridgeWorker, WorkerConfig
 
 StartWorker = Callable[..., Awaitable[Any]]
 

@@ -14,12 +14,12 @@ import pytest
 import structlog
 from nats.aio.client import Client as NATS
 
-from broker.contracts.model import ServiceContract
-from caio.protocol import now_ms
-from caio.subjects import Subjects
+from caio_codex.worker import CodexSettings, CodexWorker, retry_after_s, strip_single_fence
+from caio_integration.contracts.model import ServiceContract
+from caio_integration.subjects import Subjects
+from caio_integration.wire import now_ms
 from tests.fakes.openai_server import FakeOpenAIServer, fake_code_for
 from tests.fakes.wire import ask, service_request
-from workers.codex import CodexSettings, CodexWorker, retry_after_s, strip_single_fence
 
 API_KEY = "sk-caio-test-SECRET-0123456789abcdef"
 CODEX_CAPABILITIES = [

@@ -7,10 +7,10 @@ import asyncio
 import pytest
 from nats.aio.client import Client as NATS
 
-from broker.contracts.model import ServiceContract
-from caio.subjects import Subjects
+from caio_integration.contracts.model import ServiceContract
+from caio_integration.subjects import Subjects
+from caio_local_review.worker import LocalReviewSettings, LocalReviewWorker
 from tests.fakes.wire import ask, service_request
-from workers.local_review import LocalReviewSettings, LocalReviewWorker
 
 BUGGY = "import os\n\n\ndef total(items):\n    return sum(items) + missing_offset\n"
 
@@ -161,8 +161,8 @@ def test_reviews_under_uvloop_never_fail_on_the_subprocess_pipes(
     (uvloop#506): many concurrent reviews, large and small, all succeed there."""
     import uvloop
 
-    from caio.protocol import ServiceRequest
-    from workers.base import WorkerConfig
+    from caio_integration.bridge import WorkerConfig
+    from caio_integration.wire import ServiceRequest
 
     async def many_reviews() -> list[int]:
         worker = LocalReviewWorker(review_contract, WorkerConfig())

@@ -7,11 +7,16 @@ from pathlib import Path
 import pytest
 from nats.aio.client import Client as NATS
 
-from caio.subjects import Subjects
+from caio.workers.catalog import (
+    available_workers,
+    contracts_dir,
+    create_worker,
+    default_contract_path,
+)
+from caio_codex.worker import CodexWorker
+from caio_integration.subjects import Subjects
+from caio_local_review.worker import LocalReviewWorker
 from tests.fakes.wire import ask, service_request
-from workers.catalog import available_workers, contracts_dir, create_worker, default_contract_path
-from workers.codex import CodexWorker
-from workers.local_review import LocalReviewWorker
 
 
 def test_the_built_in_workers_are_listed_by_name() -> None:

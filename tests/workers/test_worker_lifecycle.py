@@ -12,10 +12,10 @@ import orjson
 import pytest
 from nats.aio.client import Client as NATS
 
-from caio.subjects import Subjects
+from caio_integration.bridge import WorkerConfig
+from caio_integration.subjects import Subjects
 from tests.fakes.scripted_worker import ScriptedWorker, scripted_contract
 from tests.fakes.wire import ask, service_request
-from workers.base import WorkerConfig
 
 
 async def _next_json(sub, timeout: float = 10.0) -> dict:
@@ -245,7 +245,7 @@ async def test_stop_before_start_and_stop_twice_are_harmless(
 def test_a_worker_must_implement_at_least_one_capability_of_its_contract(
     worker_config,
 ) -> None:
-    from broker.contracts.model import ServiceContract
+    from caio_integration.contracts.model import ServiceContract
 
     contract = ServiceContract.model_validate(
         {"id": "other", "name": "Other", "version": "1.0.0", "capabilities": [{"type": "tts"}]}

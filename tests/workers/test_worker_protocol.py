@@ -12,8 +12,8 @@ import time
 import orjson
 from nats.aio.client import Client as NATS
 
-from caio.protocol import now_ms
-from caio.subjects import Subjects
+from caio_integration.subjects import Subjects
+from caio_integration.wire import now_ms
 from tests.fakes.wire import ask, service_request
 
 

@@ -1,0 +1,343 @@
+"""Forward a routed request to the ranked candidates until one answers.
+
+Each attempt is a NATS request to ``<prefix>.svc.<service_id>.<capability>``.
+An attempt fails on "no responders", an error reply, an unreadable reply,
+a success that is not one (no object ``result``, or a result that breaks the
+capability's output schema in the contract) or its own timeout; the next
+candidate is then tried while the caller's deadline leaves time. An attempt's timeout is:
+
+    the last candidate:          all the time that is left
+    a contract with a p95 bound: max(min_attempt_ms, p95_multiplier * p95), capped by what is left
+    no p95 bound:                all the time that is left
+
+so a service that hangs well past its own promise costs the caller that
+promise, not the whole deadline, and fallback still has time to work.
+
+Before a call the service's contract limits are claimed (``caio_broker.limits``):
+a saturated service is skipped (attempt status ``rate_limited``). Each
+router keeps a circuit breaker per service (``caio_broker.breaker``; status
+``circuit_open`` when it refuses). Services that answered a *retryable*
+error get one more round after a short, jittered backoff, still within the
+caller's deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import orjson
+from jsonschema.protocols import Validator
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from caio_broker.breaker import Breakers, BreakerSettings
+from caio_broker.limits import ServiceLimits
+from caio_broker.liveness import Liveness
+from caio_broker.matching import Candidate
+from caio_broker.replymux import Requester
+from caio_integration._json import dumps
+from caio_integration.contracts import ServiceContract
+from caio_integration.errors import (
+    CAIOError,
+    RateLimited,
+    ServiceError,
+    ServiceUnavailable,
+    Timeout,
+    error_class_for,
+)
+from caio_integration.subjects import Subjects
+
+__all__ = [
+    "Attempt",
+    "AttemptObserver",
+    "ForwardGuards",
+    "ForwardResult",
+    "ForwardSettings",
+    "Forwarder",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardSettings:
+    min_attempt_ms: float = 250.0
+    p95_multiplier: float = 2.0
+    retry_rounds: int = 1  # extra rounds for services that answered a retryable error
+    retry_backoff_s: float = 0.05
+
+
+@dataclass(slots=True)
+class Attempt:
+    service_id: str
+    status: str  # "ok" | "error" | "timeout" | "no_responders"
+    latency_ms: float
+    error: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "service_id": self.service_id,
+            "status": self.status,
+            "latency_ms": self.latency_ms,
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        return data
+
+
+@dataclass(slots=True)
+class ForwardResult:
+    attempts: list[Attempt] = field(default_factory=list)
+    reply: dict[str, Any] | None = None
+    winner: Candidate | None = None
+
+    def failure(self, request_id: str) -> CAIOError:
+        """The error a caller gets when no attempt succeeded."""
+        details = {"attempts": [a.to_json() for a in self.attempts]}
+        statuses = {a.status for a in self.attempts}
+        if not self.attempts or "timeout" in statuses:
+            return Timeout(
+                "no service answered within the request's timeout",
+                details=details,
+                request_id=request_id,
+            )
+        if statuses == {"rate_limited"}:
+            soonest = min((a.error or {}).get("retry_after_s", 1.0) for a in self.attempts)
+            return RateLimited(
+                "every matching service is at its contract's limit; retry later",
+                details={**details, "retry_after_s": soonest},
+                request_id=request_id,
+            )
+        if statuses <= {"no_responders", "circuit_open"}:
+            return ServiceUnavailable(
+                "no worker is serving any matching service right now",
+                details=details,
+                request_id=request_id,
+            )
+        codes = {a.error.get("code") for a in self.attempts if a.error}
+        last = self.attempts[-1].error or {}
+        if len(codes) == 1 and statuses == {"error"}:
+            # Every service said the same thing (e.g. the context is invalid): pass it on.
+            cls = error_class_for(str(codes.pop()))
+            return cls(
+                str(last.get("message", "service error")), details=details, request_id=request_id
+            )
+        return ServiceError(
+            "every matching service failed; see details.attempts",
+            details=details,
+            request_id=request_id,
+        )
+
+
+def _ms_since(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000, 3)
+
+
+class AttemptObserver(Protocol):
+    """Told the outcome of every attempt (observed latency, error rates)."""
+
+    async def __call__(self, contract: ServiceContract, status: str, latency_ms: float) -> None: ...
+
+
+async def _ignore(contract: ServiceContract, status: str, latency_ms: float) -> None:
+    return None
+
+
+@dataclass(slots=True)
+class ForwardGuards:
+    """What stands between a candidate and a call: its limits, its circuit, the observer."""
+
+    limits: ServiceLimits | None = None
+    breakers: Breakers = field(default_factory=lambda: Breakers(BreakerSettings()))
+    observe: AttemptObserver = _ignore
+
+
+class Forwarder:
+    __slots__ = ("_guards", "_liveness", "_requests", "_settings", "_subjects")
+
+    def __init__(
+        self,
+        requests: Requester,
+        subjects: Subjects,
+        liveness: Liveness,
+        settings: ForwardSettings,
+        guards: ForwardGuards | None = None,
+    ) -> None:
+        self._requests = requests
+        self._subjects = subjects
+        self._liveness = liveness
+        self._settings = settings
+        self._guards = guards or ForwardGuards()
+
+    def _attempt_timeout_s(self, candidate: Candidate, remaining_s: float, is_last: bool) -> float:
+        p95 = candidate.entry.contract.p95_latency_ms
+        if is_last or p95 is None:
+            return remaining_s
+        budget_ms = max(self._settings.min_attempt_ms, self._settings.p95_multiplier * p95)
+        return min(remaining_s, budget_ms / 1000)
+
+    async def forward(
+        self,
+        candidates: tuple[Candidate, ...],
+        *,
+        capability: str,
+        request_id: str,
+        context: dict[str, Any],
+        caller: str | None,
+        deadline: float,
+    ) -> ForwardResult:
+        """Try candidates in order, then retry the retryable ones, within ``deadline``.
+
+        ``deadline`` is a ``time.monotonic()`` instant. A retry round runs only
+        for services that answered a retryable error, after a short backoff.
+        """
+        outcome = ForwardResult()
+        round_candidates = candidates
+        for round_index in range(1 + self._settings.retry_rounds):
+            if round_index:
+                pause = self._settings.retry_backoff_s * (2 ** (round_index - 1))
+                if deadline - time.monotonic() <= pause + 0.01:
+                    break
+                await asyncio.sleep(pause * (0.5 + random.random()))  # jitter: no herd
+            retryable: list[Candidate] = []
+            for index, candidate in enumerate(round_candidates):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0.001:
+                    return outcome
+                is_last = index == len(round_candidates) - 1
+                attempt, reply = await self._attempt(
+                    candidate, capability, request_id, context, caller, remaining, is_last
+                )
+                outcome.attempts.append(attempt)
+                if reply is not None:
+                    outcome.reply = reply
+                    outcome.winner = candidate
+                    return outcome
+                if attempt.status == "error" and (attempt.error or {}).get("retryable"):
+                    retryable.append(candidate)
+            if not retryable:
+                break
+            round_candidates = tuple(retryable)
+        return outcome
+
+    async def _attempt(
+        self,
+        candidate: Candidate,
+        capability: str,
+        request_id: str,
+        context: dict[str, Any],
+        caller: str | None,
+        remaining: float,
+        is_last: bool,
+    ) -> tuple[Attempt, dict[str, Any] | None]:
+        service_id = candidate.service_id
+        guards = self._guards
+        if not guards.breakers.allows(service_id):
+            opened = {"code": "service_unavailable", "message": "circuit open"}
+            return Attempt(service_id, "circuit_open", 0.0, opened), None
+        timeout = self._attempt_timeout_s(candidate, remaining, is_last)
+        admission = (
+            await guards.limits.admit(candidate.entry.contract, timeout)
+            if guards.limits is not None
+            else None
+        )
+        if admission is not None and not admission.allowed:
+            guards.breakers.released(service_id)
+            limited: dict[str, Any] = {
+                "code": "rate_limited",
+                "message": admission.reason or "limit reached",
+            }
+            if admission.retry_after_s is not None:
+                limited["retry_after_s"] = round(admission.retry_after_s, 3)
+            return Attempt(service_id, "rate_limited", 0.0, limited), None
+        try:
+            attempt, reply = await self._call(
+                candidate, capability, request_id, context, caller, timeout
+            )
+        finally:
+            if admission is not None:
+                guards.limits.release_soon(admission)  # type: ignore[union-attr]
+        if reply is not None:
+            guards.breakers.succeeded(service_id)
+        else:
+            guards.breakers.failed(service_id)
+        await guards.observe(candidate.entry.contract, attempt.status, attempt.latency_ms)
+        return attempt, reply
+
+    async def _call(
+        self,
+        candidate: Candidate,
+        capability: str,
+        request_id: str,
+        context: dict[str, Any],
+        caller: str | None,
+        timeout: float,
+    ) -> tuple[Attempt, dict[str, Any] | None]:
+        service_id = candidate.service_id
+        body = dumps(
+            {
+                "request_id": request_id,
+                "capability": capability,
+                "context": context,
+                "caller": caller,
+                # Absolute Unix ms: the worker stops once the router stops waiting.
+                "deadline_ms": time.time_ns() // 1_000_000 + int(timeout * 1000),
+            }
+        )
+        started = time.perf_counter()
+        try:
+            msg = await self._requests.request(
+                self._subjects.service(service_id, capability), body, timeout
+            )
+        except NoRespondersError:
+            # Nobody subscribes: the heartbeats are stale. Stop choosing it until one comes.
+            self._liveness.mark_down(service_id)
+            return Attempt(service_id, "no_responders", _ms_since(started)), None
+        except NatsTimeoutError:
+            error = {"code": "timeout", "message": f"no reply within {timeout * 1000:.0f} ms"}
+            return Attempt(service_id, "timeout", _ms_since(started), error), None
+        latency = _ms_since(started)
+        reply = _decode_reply(msg.data)
+        if reply.get("status") == "ok":
+            problem = _result_problem(reply, candidate.entry.output_checks.get(capability))
+            if problem is None:
+                return Attempt(service_id, "ok", latency), reply
+            broken = {
+                "code": "service_error",
+                "message": problem,
+                "details": {"reason": "invalid_result"},
+            }
+            return Attempt(service_id, "error", latency, broken), None
+        sent = reply.get("error")
+        unreadable = {"code": "service_error", "message": "the service sent an unreadable reply"}
+        return Attempt(
+            service_id, "error", latency, sent if isinstance(sent, dict) else unreadable
+        ), None
+
+
+def _result_problem(reply: dict[str, Any], check: Validator | None) -> str | None:
+    """Why an ``ok`` reply is not a success the caller can use, or None."""
+    result = reply.get("result")
+    if not isinstance(result, dict):
+        shown = "no result" if result is None else f"a {type(result).__name__} as its result"
+        return f"the service answered ok with {shown}; the protocol wants an object"
+    if check is None:
+        return None
+    try:
+        error = next(iter(check.iter_errors(result)), None)
+    except Exception as exc:  # noqa: BLE001 - e.g. a $ref the schema cannot resolve
+        return f"the result could not be checked against the contract's output schema: {exc!r}"
+    if error is None:
+        return None
+    where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
+    return f"result{where}: {error.message} (the contract's output schema)"[:500]
+
+
+def _decode_reply(data: bytes) -> dict[str, Any]:
+    try:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}

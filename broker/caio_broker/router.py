@@ -1,0 +1,422 @@
+"""The router: serves the registry and route subjects on one NATS connection.
+
+Several routers may run at once: they share the registry (KV) and the audit
+stream, and take requests from queue groups, so each request is handled by
+one of them. Heartbeats are a plain subscription: every router must see
+every heartbeat.
+
+The hot path is raw nats-py (measured: several times the throughput of a
+framework subscriber). Each message gets its own task so a slow service
+does not hold up the next request; ``max_in_flight`` bounds them, and when
+it is reached the subscription's own pending buffer applies backpressure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from caio_broker.audit import AuditLog, AuditSettings
+from caio_broker.auth.admin import KeyAdmin
+from caio_broker.auth.guard import (
+    ANONYMOUS,
+    Authenticator,
+    Caller,
+    CapabilityAllowed,
+    Check,
+    PolicyHookCheck,
+    PrivacyEnforced,
+    RateLimit,
+    RouteGuard,
+    ServicesAllowed,
+)
+from caio_broker.auth.hook import entry_point_hook, subject_hook
+from caio_broker.auth.keys import KeyStore
+from caio_broker.breaker import Breakers, BreakerSettings
+from caio_broker.catalog import Catalog
+from caio_broker.discovery import discover_live_workers
+from caio_broker.forwarding import Forwarder, ForwardGuards, ForwardSettings
+from caio_broker.health import ServiceHealth
+from caio_broker.jobs import JobRunner, JobSettings
+from caio_broker.limits import ServiceLimits
+from caio_broker.liveness import Liveness
+from caio_broker.observed import ObservedSettings, ObservedStats
+from caio_broker.ratelimit import SlidingWindowLimiter
+from caio_broker.registry import Registry, RegistryContext
+from caio_broker.replymux import ReplyMux
+from caio_broker.routing import RouteHandler, RouteSettings
+from caio_broker.store import ContractStore, StoredContract
+from caio_integration._json import decode_object, dumps, error_reply
+from caio_integration._natsconn import server_list, subscriptions_settled
+from caio_integration.contracts import ServiceContract
+from caio_integration.errors import CAIOError, Forbidden, Unauthenticated
+from caio_integration.subjects import Subjects
+from caio_integration.wire import Heartbeat, new_request_id, parse
+
+__all__ = ["Router", "RouterConfig"]
+
+log = structlog.get_logger("caio.router")
+
+
+@dataclass(slots=True)
+class AuthSettings:
+    """Caller authentication (on unless explicitly switched off) and the governance hook."""
+
+    required: bool = True  # `caio router --insecure-no-auth` turns it off, loudly
+    policy_hook: str | None = None  # "module:function", called before matching
+    policy_subject: str | None = None  # or a policy service asked over NATS
+    hook_timeout_s: float = 0.5
+
+
+@dataclass(slots=True)
+class RouterConfig:
+    nats_url: str = "nats://127.0.0.1:4222"
+    prefix: str = "caio"
+    queue_group: str = "caio-router"
+    max_in_flight: int = 2048
+    liveness_window_s: float = 15.0
+    # How long start-up listens for workers answering its $SRV.PING (0: do not ask).
+    discovery_window_s: float = 1.0
+    drain_timeout_s: float = 10.0
+    replicas: int = (
+        1  # JetStream replicas for the registry bucket and audit stream (3 on a cluster)
+    )
+    route: RouteSettings = field(default_factory=RouteSettings)
+    forward: ForwardSettings = field(default_factory=ForwardSettings)
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)  # per router
+    observed: ObservedSettings = field(default_factory=ObservedSettings)
+    jobs: JobSettings = field(default_factory=JobSettings)  # durable jobs (docs/jobs.md)
+    connect_options: dict[str, Any] = field(default_factory=dict)
+    # Reply subjects the router answers: client inboxes (nats-py's inbox_prefix
+    # must start with one of these). Anything else is refused: see _respond.
+    reply_prefixes: tuple[str, ...] = ("_INBOX.", "_INBOX_")
+
+
+class Router:
+    def __init__(self, config: RouterConfig) -> None:
+        self.config = config
+        self.subjects = Subjects(config.prefix)
+        self._heartbeat_prefix = self.subjects.heartbeat("")
+        self.catalog = Catalog()
+        self.liveness = Liveness(config.liveness_window_s)
+        self.health = ServiceHealth(
+            self.liveness,
+            Breakers(config.breaker),
+            ObservedStats(config.observed),
+            report=self._report_guarantee,
+        )
+        self._nc: NATS | None = None
+        self._store: ContractStore | None = None
+        self._registry: Registry | None = None
+        self._audit: AuditLog | None = None
+        self._requests: ReplyMux | None = None
+        self._limits: ServiceLimits | None = None
+        self._guard: RouteGuard | None = None
+        self._key_admin: KeyAdmin | None = None
+        self.keys: KeyStore | None = None
+        self.routes: RouteHandler | None = None
+        self.jobs: JobRunner | None = None
+        self._subscriptions: list[Subscription] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._discovery: asyncio.Task[int] | None = None
+        self._slots = asyncio.Semaphore(config.max_in_flight)
+        self._stopped = asyncio.Event()
+
+    @property
+    def nc(self) -> NATS:
+        if self._nc is None:
+            raise RuntimeError("router is not started")
+        return self._nc
+
+    async def start(self) -> None:
+        cfg = self.config
+        options: dict[str, Any] = {
+            "name": "caio-router",
+            "max_reconnect_attempts": -1,  # a router outlives server restarts
+            "error_cb": self._on_nats_error,
+            "disconnected_cb": self._on_disconnected,
+            "reconnected_cb": self._on_reconnected,
+        }
+        options.update(cfg.connect_options)
+        self._nc = nc = await nats.connect(server_list(cfg.nats_url), **options)
+        js = nc.jetstream()
+        self._requests = requests = await ReplyMux(nc).start()
+
+        self._audit = audit = AuditLog(js, self.subjects, cfg.audit, requests)
+        await audit.ensure_stream()
+        self.keys = await KeyStore.open(js, self.subjects, cfg.replicas)
+        await self.keys.follow()
+        limiter = SlidingWindowLimiter(js, self.subjects, replicas=cfg.replicas)
+        self._guard = self._build_guard(nc, limiter, self.keys)
+        self._key_admin = KeyAdmin(self.keys, audit)
+        self._store = await ContractStore.open(js, self.subjects.registry_bucket, cfg.replicas)
+        self._registry = Registry(self._store, self.catalog, self.health, audit)
+        self._limits = ServiceLimits(js, self.subjects, limiter, cfg.replicas)
+        guards = ForwardGuards(
+            limits=self._limits,
+            breakers=self.health.breakers,
+            observe=self.health.attempt_done,
+        )
+        forwarder = Forwarder(requests, self.subjects, self.liveness, cfg.forward, guards)
+        self.routes = RouteHandler(
+            self.catalog, self.health, forwarder, audit, self._guard, cfg.route
+        )
+
+        # Heartbeats first, then the registry replay: by the time requests are
+        # taken, the catalog holds every stored contract.
+        self._subscriptions.append(
+            await nc.subscribe(self.subjects.heartbeat_all, cb=self._on_heartbeat)
+        )
+        if cfg.discovery_window_s > 0:
+            # Workers already running answer within milliseconds; no waiting for heartbeats.
+            self._discovery = asyncio.create_task(
+                discover_live_workers(nc, cfg.prefix, self.liveness, cfg.discovery_window_s)
+            )
+        await self._store.watch(self._on_stored, self._on_deleted)
+        self._subscriptions.append(
+            await nc.subscribe(
+                self.subjects.registry_all, queue=cfg.queue_group, cb=self._on_registry
+            )
+        )
+        self._subscriptions.append(
+            await nc.subscribe(self.subjects.keys_all, queue=cfg.queue_group, cb=self._on_keys)
+        )
+        self._subscriptions.append(
+            await nc.subscribe(self.subjects.route_all, queue=cfg.queue_group, cb=self._on_route)
+        )
+        if cfg.jobs.enabled:
+            self.jobs = JobRunner(
+                js, self.subjects, self.routes, audit, cfg.jobs, requests, cfg.replicas
+            )
+            await self.jobs.start()
+        await subscriptions_settled(nc)
+        log.info(
+            "router_started", nats_url=cfg.nats_url, prefix=cfg.prefix, services=len(self.catalog)
+        )
+
+    async def stop(self) -> None:
+        """Stop taking requests, finish those in flight (bounded), then drain."""
+        if self.jobs is not None:
+            # First, while routing still works: running jobs finish, the rest go back.
+            await self.jobs.stop(self.config.drain_timeout_s)
+            self.jobs = None
+        if self._nc is None:
+            return
+        if self._discovery is not None:
+            self._discovery.cancel()
+            await asyncio.gather(self._discovery, return_exceptions=True)
+        for sub in self._subscriptions:
+            with contextlib.suppress(Exception):
+                await sub.unsubscribe()
+        self._subscriptions.clear()
+        if self._in_flight:
+            _, pending = await asyncio.wait(
+                set(self._in_flight), timeout=self.config.drain_timeout_s
+            )
+            for task in pending:
+                task.cancel()
+        if self._limits is not None:
+            await self._limits.close()
+        if self._store is not None:
+            await self._store.close()
+        if self.keys is not None:
+            await self.keys.close()
+        with contextlib.suppress(Exception):
+            await self._nc.drain()
+        self._nc = None
+        self._stopped.set()
+        log.info("router_stopped")
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    # -- connection events --------------------------------------------------
+
+    async def _on_nats_error(self, exc: Exception) -> None:
+        log.warning("nats_error", error=repr(exc))
+
+    async def _on_disconnected(self) -> None:
+        if not self._stopped.is_set() and self._subscriptions:
+            log.warning("nats_disconnected")
+
+    async def _on_reconnected(self) -> None:
+        log.info("nats_reconnected")
+
+    # -- message handling -------------------------------------------------
+
+    async def _spawn(self, msg: Msg, work: Any) -> None:
+        await self._slots.acquire()
+        task = asyncio.create_task(work(msg))
+        self._in_flight.add(task)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._in_flight.discard(task)
+        self._slots.release()
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            log.error("handler_crashed", error=repr(exc))
+
+    async def _on_route(self, msg: Msg) -> None:
+        await self._spawn(msg, self._route)
+
+    async def _on_registry(self, msg: Msg) -> None:
+        await self._spawn(msg, self._registry_op)
+
+    async def _on_keys(self, msg: Msg) -> None:
+        await self._spawn(msg, self._keys_op)
+
+    async def _route(self, msg: Msg) -> None:
+        assert self.routes is not None
+        capability = msg.subject[len(self.subjects.prefix) + len(".route.") :]
+        reply = await self.routes.handle(capability, msg.data, msg.headers)
+        await self._respond(msg, reply)
+
+    async def _registry_op(self, msg: Msg) -> None:
+        assert self._registry is not None
+        operation = msg.subject[len(self.subjects.prefix) + len(".registry.") :]
+        registry = self._registry
+
+        async def run(body: dict[str, Any], caller: Caller, request_id: str) -> dict[str, Any]:
+            return await registry.handle(operation, body, RegistryContext(request_id, caller))
+
+        await self._respond(msg, await self._admin_op(msg, "registry", operation, run))
+
+    async def _keys_op(self, msg: Msg) -> None:
+        assert self._key_admin is not None
+        operation = msg.subject[len(self.subjects.prefix) + len(".keys.") :]
+        admin = self._key_admin
+
+        async def run(body: dict[str, Any], caller: Caller, request_id: str) -> dict[str, Any]:
+            return await admin.handle(operation, body, caller, request_id)
+
+        await self._respond(msg, await self._admin_op(msg, "keys", operation, run))
+
+    async def _admin_op(
+        self,
+        msg: Msg,
+        area: str,
+        operation: str,
+        run: Callable[[dict[str, Any], Caller, str], Awaitable[dict[str, Any]]],
+    ) -> dict[str, Any]:
+        """Authenticate, decode, run; denials are audited, every failure answered."""
+        assert self._guard is not None
+        assert self._audit is not None
+        request_id: str | None = None
+        caller = ANONYMOUS
+        try:
+            caller = self._guard.authenticator.authenticate(msg.headers)
+            body = decode_object(msg.data or b"{}", max_bytes=self.config.route.max_payload_bytes)
+            raw_id = body.get("request_id")
+            request_id = raw_id if isinstance(raw_id, str) else new_request_id()
+            return await run(body, caller, request_id)
+        except (Unauthenticated, Forbidden) as exc:
+            try:
+                await self._audit.record(
+                    kind="denied",
+                    outcome="denied",
+                    request_id=request_id,
+                    caller=caller.name,
+                    error=exc.to_error(),
+                    extra={"operation": f"{area}.{operation}"},
+                )
+            except CAIOError as audit_error:
+                return error_reply(audit_error, request_id)
+            return error_reply(exc, request_id)
+        except CAIOError as exc:
+            return error_reply(exc, request_id)
+        except Exception as exc:  # a bug must answer `internal`, not go silent
+            log.exception("operation_failed", area=area, operation=operation)
+            return error_reply(CAIOError(f"internal error: {type(exc).__name__}"), request_id)
+
+    async def _report_guarantee(
+        self, service_id: str, violated: bool, details: dict[str, Any]
+    ) -> None:
+        """One audit record per change of state: violated, or kept again."""
+        if self._audit is None:
+            return
+        state = "violated" if violated else "restored"
+        log.warning("guarantee_" + state, service_id=service_id, **details)
+        # The audit log logs its own failures; a route must not fail for a report.
+        with contextlib.suppress(CAIOError):
+            await self._audit.record(
+                kind="guarantee_violation",
+                outcome="error" if violated else "ok",
+                request_id=None,
+                service_id=service_id,
+                decision={"state": state, **details},
+            )
+
+    def _build_guard(self, nc: NATS, limiter: SlidingWindowLimiter, keys: KeyStore) -> RouteGuard:
+        auth = self.config.auth
+        if not auth.required:
+            log.warning(
+                "AUTHENTICATION IS OFF",
+                detail="--insecure-no-auth: any client that reaches NATS may route and register",
+            )
+        checks: list[Check] = [
+            CapabilityAllowed(),
+            ServicesAllowed(),
+            PrivacyEnforced(),
+            RateLimit(limiter),
+        ]
+        if auth.policy_hook:
+            checks.append(PolicyHookCheck(entry_point_hook(auth.policy_hook, auth.hook_timeout_s)))
+        if auth.policy_subject:
+            checks.append(
+                PolicyHookCheck(subject_hook(nc, auth.policy_subject, auth.hook_timeout_s))
+            )
+        return RouteGuard(Authenticator(keys, required=auth.required), checks)
+
+    async def _respond(self, msg: Msg, reply: dict[str, Any]) -> None:
+        if not msg.reply:
+            return  # published without a reply subject: nobody to answer
+        if not msg.reply.startswith(self.config.reply_prefixes):
+            # A reply subject is the caller's choice and the router publishes to it with
+            # its own rights: answering "$KV.CAIO_REGISTRY.x" or "caio.audit.y" would let
+            # a caller write where only the router may. Inboxes only.
+            log.warning("reply_subject_refused", subject=msg.subject, reply=msg.reply[:80])
+            return
+        try:
+            # Not msg.respond: nats-py copies the request's headers into the reply,
+            # which would send the caller's API key back over the bus.
+            await self.nc.publish(msg.reply, dumps(reply))
+        except Exception as exc:  # noqa: BLE001 - the caller went away; nothing else to do
+            log.debug("reply_failed", error=repr(exc))
+
+    async def _on_heartbeat(self, msg: Msg) -> None:
+        subject_id = msg.subject[len(self._heartbeat_prefix) :]
+        rejections = self.health.rejections
+        try:
+            beat = parse(Heartbeat, decode_object(msg.data, max_bytes=4096))
+        except CAIOError as exc:
+            reason = "; ".join(exc.details.get("errors", [])) or exc.message
+            rejections.rejected("heartbeat", subject_id, reason, subject=msg.subject[:200])
+            return
+        if beat.service_id != subject_id:
+            # A heartbeat must come on its own service's subject (bus permissions
+            # are written per subject).
+            reason = f"service_id {beat.service_id!r} arrived on {msg.subject[:200]!r}"
+            rejections.rejected("heartbeat", subject_id, reason)
+            return
+        rejections.accepted("heartbeat", subject_id)
+        self.liveness.beat(beat.service_id, beat.instance_id, stopping=beat.stopping)
+
+    async def _on_stored(self, stored: StoredContract) -> None:
+        # Stored contracts were validated on the way in; skip the JSON Schema pass
+        # (it dominates start-up with many contracts) and only rebuild the model.
+        contract = ServiceContract.model_validate(stored.document["service"])
+        self.catalog.put(contract, stored.revision)
+
+    async def _on_deleted(self, service_id: str, revision: int) -> None:
+        self.catalog.delete(service_id, revision)

@@ -1,0 +1,358 @@
+"""``CAIOClient``: the protocol's subjects as typed async calls.
+
+Nothing here is more than a bare NATS client could do: each method sends
+one request to a protocol subject and turns the reply into a typed result,
+or an error reply into the ``CAIOError`` subclass for its code::
+
+    async with CAIOClient("nats://127.0.0.1:4222", api_key="caio_...") as caio:
+        await caio.register_service(Path("contracts/local-review.yaml"))
+        answer = await caio.route_request("code_review", {"code": "import os\\n"})
+
+``SyncCAIOClient`` offers the same calls for code without an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import nats
+from nats.aio.client import Client as NATS
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+
+from caio_integration import jobs
+from caio_integration._json import dumps, loads
+from caio_integration._natsconn import server_list
+from caio_integration.contracts._files import contract_body
+from caio_integration.errors import CAIOError, ServiceUnavailable, Timeout, error_class_for
+from caio_integration.subjects import DEFAULT_PREFIX, Subjects
+from caio_integration.wire import (
+    Discovery,
+    Registration,
+    RouteResult,
+    ServiceInfo,
+    ServiceSummary,
+    Validation,
+    new_request_id,
+)
+
+__all__ = ["CAIOClient", "SyncCAIOClient"]
+
+DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
+T = TypeVar("T")
+ContractSource = Mapping[str, Any] | str | Path
+
+
+def _contract_body(contract: ContractSource) -> dict[str, Any]:
+    """A Path is a contract file (its schema files read in); a str is YAML text."""
+    if isinstance(contract, Path):
+        return contract_body(contract)
+    if isinstance(contract, str):
+        return {"contract_yaml": contract}
+    return {"contract": dict(contract)}
+
+
+def raise_for_reply(reply: dict[str, Any]) -> dict[str, Any]:
+    """Return an ok reply; raise the ``CAIOError`` an error reply describes."""
+    if reply.get("status") != "error":
+        return reply
+    error = reply.get("error") or {}
+    cls = error_class_for(str(error.get("code", "internal")))
+    details = dict(error.get("details") or {})
+    if "attempts" in reply:
+        details.setdefault("attempts", reply["attempts"])
+    raise cls(
+        str(error.get("message", "error")),
+        details=details,
+        retryable=error.get("retryable"),
+        request_id=reply.get("request_id"),
+    )
+
+
+class CAIOClient:
+    def __init__(
+        self,
+        nats_url: str = DEFAULT_NATS_URL,
+        *,
+        prefix: str = DEFAULT_PREFIX,
+        timeout_s: float = 10.0,
+        connect_options: Mapping[str, Any] | None = None,
+        nc: NATS | None = None,
+        api_key: str | None = None,
+    ) -> None:
+        self.nats_url = nats_url
+        key = api_key if api_key is not None else os.environ.get("CAIO_API_KEY")
+        # Sent as a NATS header on every request (PROTOCOL: caller identity).
+        self._headers = {"Authorization": f"Bearer {key}"} if key else None
+        self.subjects = Subjects(prefix)
+        self.timeout_s = timeout_s
+        self._connect_options = dict(connect_options or {})
+        self._nc = nc
+        self._owns_connection = nc is None
+
+    async def connect(self) -> CAIOClient:
+        if self._nc is None:
+            options: dict[str, Any] = {"name": "caio-client"}
+            options.update(self._connect_options)
+            self._nc = await nats.connect(server_list(self.nats_url), **options)
+        return self
+
+    async def close(self) -> None:
+        if self._nc is not None and self._owns_connection:
+            await self._nc.drain()
+        self._nc = None
+
+    async def __aenter__(self) -> CAIOClient:
+        return await self.connect()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def request(
+        self, subject: str, body: dict[str, Any], timeout_s: float | None = None
+    ) -> dict[str, Any]:
+        """Send one protocol request; the ok reply as a dict, or the error raised."""
+        if self._nc is None:
+            await self.connect()
+        assert self._nc is not None
+        timeout = timeout_s if timeout_s is not None else self.timeout_s
+        try:
+            msg = await self._nc.request(
+                subject, dumps(body), timeout=timeout, headers=self._headers
+            )
+        except NoRespondersError:
+            raise ServiceUnavailable(
+                f"no CAIO router answers on {subject}; is `caio up` or `caio router` running?"
+            ) from None
+        except NatsTimeoutError:
+            raise Timeout(f"no reply on {subject} within {timeout:g} s") from None
+        reply = loads(msg.data)
+        if not isinstance(reply, dict):
+            raise CAIOError(f"unreadable reply on {subject}")
+        return raise_for_reply(reply)
+
+    # -- registry ----------------------------------------------------------
+
+    async def register_service(
+        self, contract: ContractSource, *, replace: bool = False
+    ) -> Registration:
+        body = _contract_body(contract)
+        if replace:
+            body["replace"] = True
+        reply = await self.request(self.subjects.registry("register"), body)
+        return Registration.model_validate(reply)
+
+    async def deregister_service(self, service_id: str) -> None:
+        await self.request(self.subjects.registry("deregister"), {"service_id": service_id})
+
+    async def get_service(self, service_id: str) -> ServiceInfo:
+        reply = await self.request(self.subjects.registry("get"), {"service_id": service_id})
+        return ServiceInfo.model_validate(reply)
+
+    async def list_services(self, capability: str | None = None) -> list[ServiceSummary]:
+        body = {"capability": capability} if capability else {}
+        reply = await self.request(self.subjects.registry("list"), body)
+        return [ServiceSummary.model_validate(s) for s in reply["services"]]
+
+    async def discover_services(
+        self,
+        capabilities: list[str],
+        guarantees: Mapping[str, Any] | None = None,
+        constraints: Mapping[str, Any] | None = None,
+    ) -> Discovery:
+        body = {
+            "capabilities": capabilities,
+            "guarantees": dict(guarantees or {}),
+            "constraints": dict(constraints or {}),
+        }
+        return Discovery.model_validate(
+            await self.request(self.subjects.registry("discover"), body)
+        )
+
+    async def service_stats(self, capability: str | None = None) -> list[dict[str, Any]]:
+        """One router's view of each service: contract bounds beside observed latency."""
+        body = {"capability": capability} if capability else {}
+        services: list[dict[str, Any]] = (
+            await self.request(self.subjects.registry("stats"), body)
+        )["services"]
+        return services
+
+    async def validate_contract(self, contract: ContractSource) -> Validation:
+        reply = await self.request(self.subjects.registry("validate"), _contract_body(contract))
+        return Validation.model_validate(reply)
+
+    # -- API keys (admin keys only) ------------------------------------------
+
+    async def create_key(
+        self,
+        name: str,
+        role: str,
+        *,
+        capabilities: list[str] | None = None,
+        services: list[str] | None = None,
+        expires_in_s: float | None = None,
+        policy: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A new API key; the reply's ``secret`` is shown this once and stored nowhere."""
+        body: dict[str, Any] = {"name": name, "role": role}
+        if capabilities is not None:
+            body["capabilities"] = capabilities
+        if services is not None:
+            body["services"] = services
+        if expires_in_s is not None:
+            body["expires_in_s"] = expires_in_s
+        if policy:
+            body["policy"] = dict(policy)
+        return await self.request(self.subjects.keys("create"), body)
+
+    async def list_keys(self) -> list[dict[str, Any]]:
+        keys: list[dict[str, Any]] = (await self.request(self.subjects.keys("list"), {}))["keys"]
+        return keys
+
+    async def revoke_key(self, key: str) -> dict[str, Any]:
+        return await self.request(self.subjects.keys("revoke"), {"key": key})
+
+    # -- routing -------------------------------------------------------------
+
+    async def route_request(
+        self,
+        capability: str,
+        context: Mapping[str, Any],
+        *,
+        requirements: list[str] | None = None,
+        guarantees: Mapping[str, Any] | None = None,
+        constraints: Mapping[str, Any] | None = None,
+        timeout_ms: int = 30_000,
+        dry_run: bool = False,
+        request_id: str | None = None,
+    ) -> RouteResult:
+        body: dict[str, Any] = {"context": dict(context), "timeout_ms": timeout_ms}
+        if requirements:
+            body["requirements"] = requirements
+        if guarantees:
+            body["guarantees"] = dict(guarantees)
+        if constraints:
+            body["constraints"] = dict(constraints)
+        if dry_run:
+            body["dry_run"] = True
+        if request_id:
+            body["request_id"] = request_id
+        # The router answers within timeout_ms; give the reply a moment to travel back.
+        reply = await self.request(self.subjects.route(capability), body, timeout_ms / 1000 + 2.0)
+        return RouteResult.model_validate(reply)
+
+    # -- durable jobs (docs/jobs.md) -------------------------------------------
+
+    async def submit_job(
+        self,
+        capability: str,
+        context: Mapping[str, Any],
+        *,
+        request_id: str | None = None,
+        requirements: list[str] | None = None,
+        guarantees: Mapping[str, Any] | None = None,
+        constraints: Mapping[str, Any] | None = None,
+        timeout_ms: int = 30_000,
+    ) -> str:
+        """Store a job in JetStream (deduplicated by request id); returns the request id.
+
+        Once this returns the job is not lost: a router runs it, retrying per
+        policy, and its outcome appears under ``get_result``/``wait_result``.
+        """
+        body = jobs.job_body(
+            context,
+            request_id or new_request_id(),
+            requirements=requirements,
+            guarantees=guarantees,
+            constraints=constraints,
+            timeout_ms=timeout_ms,
+        )
+        nc = await self._connected()
+        submitted, _ = await jobs.submit_job(
+            nc, self.subjects, self._headers, capability, body, timeout_s=self.timeout_s
+        )
+        return submitted
+
+    async def get_result(self, request_id: str) -> dict[str, Any] | None:
+        """A job's stored result (an ok or error reply), or None while it has none."""
+        return await jobs.get_result(await self._connected(), self.subjects, request_id)
+
+    async def wait_result(self, request_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+        """A job's result as soon as it is stored; raises ``Timeout`` after ``timeout_s``."""
+        return await jobs.wait_result(await self._connected(), self.subjects, request_id, timeout_s)
+
+    async def _connected(self) -> NATS:
+        if self._nc is None:
+            await self.connect()
+        assert self._nc is not None
+        return self._nc
+
+
+class SyncCAIOClient:
+    """The same calls, blocking; runs a private event loop in a daemon thread."""
+
+    def __init__(self, nats_url: str = DEFAULT_NATS_URL, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, daemon=True, name="caio-sync"
+        )
+        self._thread.start()
+        self._client = CAIOClient(nats_url, **options)
+        self._run(self._client.connect())
+
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def close(self) -> None:
+        self._run(self._client.close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> SyncCAIOClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def register_service(self, contract: ContractSource, *, replace: bool = False) -> Registration:
+        return self._run(self._client.register_service(contract, replace=replace))
+
+    def deregister_service(self, service_id: str) -> None:
+        self._run(self._client.deregister_service(service_id))
+
+    def get_service(self, service_id: str) -> ServiceInfo:
+        return self._run(self._client.get_service(service_id))
+
+    def list_services(self, capability: str | None = None) -> list[ServiceSummary]:
+        return self._run(self._client.list_services(capability))
+
+    def discover_services(self, capabilities: list[str], **kwargs: Any) -> Discovery:
+        return self._run(self._client.discover_services(capabilities, **kwargs))
+
+    def validate_contract(self, contract: ContractSource) -> Validation:
+        return self._run(self._client.validate_contract(contract))
+
+    def route_request(
+        self, capability: str, context: Mapping[str, Any], **kwargs: Any
+    ) -> RouteResult:
+        return self._run(self._client.route_request(capability, context, **kwargs))
+
+    def submit_job(self, capability: str, context: Mapping[str, Any], **kwargs: Any) -> str:
+        return self._run(self._client.submit_job(capability, context, **kwargs))
+
+    def get_result(self, request_id: str) -> dict[str, Any] | None:
+        return self._run(self._client.get_result(request_id))
+
+    def wait_result(self, request_id: str, timeout_s: float = 60.0) -> dict[str, Any]:
+        return self._run(self._client.wait_result(request_id, timeout_s))

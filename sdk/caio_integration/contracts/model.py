@@ -1,0 +1,254 @@
+"""The one normalized contract model both contract dialects turn into.
+
+Field names follow the nested dialect of the Codex contract (seed 001);
+``schemas/service_contract.schema.json`` is the source of truth for them and
+``tests/unit/test_schema_drift.py`` fails when the two disagree. The derived
+properties at the bottom are what matching reads, so matching never has to
+know which dialect a contract was written in.
+
+Unknown keys are errors, so a misspelled constraint cannot pass as "not
+promised". Extensions live in ``metadata`` or in ``x-<name>`` keys, which
+every part accepts but ``Guarantees`` (whose extra keys are guarantees) and
+``Cost`` (whose extra keys are unit prices).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from caio_integration.wire import Token
+
+__all__ = [
+    "AccuracyRange",
+    "Alignment",
+    "Api",
+    "Bound",
+    "Capability",
+    "Constraints",
+    "ContextLength",
+    "Cost",
+    "Endpoint",
+    "Guarantee",
+    "Guarantees",
+    "Invariant",
+    "Privacy",
+    "RateLimit",
+    "ServiceContract",
+]
+
+# An extension key: kept as written, read by nobody in CAIO.
+X_KEY = re.compile(r"x-[a-z0-9][a-z0-9_.-]{0,63}")
+# Not finite is not a promise (and has no JSON spelling, so it could not round-trip).
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Fraction = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
+PositiveInt = Annotated[int, Field(gt=0)]
+
+
+class _Part(BaseModel):
+    """A part of a contract: its own fields, and ``x-<name>`` extension keys."""
+
+    # strict: a contract saying latency "5000" (a string) is a wrong type, not a number.
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+
+    @model_validator(mode="after")
+    def _extras_are_extensions(self) -> _Part:
+        for key, value in (self.__pydantic_extra__ or {}).items():
+            if not X_KEY.fullmatch(key):
+                raise ValueError(f"{key!r}: unknown key; name extensions x-<name>")
+            if value is None:
+                # to_document() leaves out None, so a null would not survive a round trip.
+                raise ValueError(f"{key!r} is null; leave the key out instead")
+        return self
+
+
+class AccuracyRange(_Part):
+    min: Fraction | None = None
+    target: Fraction | None = None
+
+
+# A JSON Schema, or (in a contract file, before loading) a path relative to the file.
+SchemaRef = dict[str, Any] | Annotated[str, Field(min_length=1)]
+
+
+class Capability(_Part):
+    type: Token
+    accuracy: AccuracyRange | None = None
+    capacity: dict[str, Any] | None = None
+    input_schema: SchemaRef | None = None
+    output_schema: SchemaRef | None = None
+
+
+class Bound(_Part):
+    """``max``/``min`` are what matching reads."""
+
+    max: NonNegative | None = None
+    min: NonNegative | None = None
+    p99_max: NonNegative | None = None  # the flat form's p99_ms
+    seed_required: bool | None = None  # the Codex contract's determinism guarantee
+
+
+class Guarantee(_Part):
+    property: str
+    bound: Bound = Field(default_factory=Bound)
+    invariant: str | None = None
+
+
+class Guarantees(BaseModel):
+    """Named guarantees; any other key is one more ``Guarantee`` (e.g. ``availability``)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, Guarantee] = Field(init=False)
+
+    latency: Guarantee | None = None
+    accuracy: Guarantee | None = None
+    determinism: Guarantee | None = None
+
+
+# Prices of other units (per_image...); per_token/per_request are token_cost/request_cost.
+_UNIT_PRICE = re.compile(r"per_(?!token$|request$)[a-z0-9_]{1,60}")
+
+
+class Cost(BaseModel):
+    """``model``/``token_cost`` are what matching reads; ``per_<unit>`` keys price other units."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True)
+    __pydantic_extra__: dict[str, NonNegative] = Field(init=False)
+
+    model: Literal["per_token", "per_request", "free"] = "per_token"
+    token_cost: NonNegative | None = None
+    request_cost: NonNegative | None = None
+    currency: str = "USD"
+
+    @model_validator(mode="after")
+    def _extras_are_unit_prices(self) -> Cost:
+        for key in self.__pydantic_extra__ or {}:
+            if not _UNIT_PRICE.fullmatch(key):
+                raise ValueError(f"unknown cost key {key!r}; other prices are named per_<unit>")
+        return self
+
+
+class Privacy(_Part):
+    data_locality: str | None = None
+    encryption: bool | None = None
+    encryption_type: str | None = None
+    data_retention: str | None = None
+    gdpr_compliant: bool | None = None
+    hipaa_compliant: bool = False
+
+
+class Alignment(_Part):
+    safety_level: str | None = None
+    content_filtering: bool | None = None
+    bias_mitigation: bool | None = None
+    toxicity_filtering: bool | None = None
+
+
+class RateLimit(_Part):
+    per_minute: PositiveInt | None = None
+    per_hour: PositiveInt | None = None
+
+
+class ContextLength(_Part):
+    max_tokens: PositiveInt | None = None
+
+
+class Constraints(_Part):
+    max_concurrent_requests: PositiveInt | None = None
+    rate_limit: RateLimit | None = None
+    context_length: ContextLength | None = None
+    requires_internet: bool | None = None
+    supported_languages: list[Annotated[str, Field(min_length=1)]] | None = None
+    max_images: PositiveInt | None = None
+
+
+class Endpoint(_Part):
+    path: str
+    method: str = "POST"
+    input_schema: str | None = None
+    output_schema: str | None = None
+
+
+class Api(_Part):
+    protocol: Literal["http", "grpc", "nats", "native"] = "nats"
+    base_url: str | None = None
+    endpoints: list[Endpoint] = Field(default_factory=list)
+
+
+class Invariant(_Part):
+    id: str
+    description: str | None = None
+    formula: str | None = None
+    verification: str | None = None
+    artifact: str | None = None
+
+
+class ServiceContract(_Part):
+    """A validated, normalized service contract."""
+
+    id: Token
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    version: Annotated[str, Field(min_length=1, max_length=64)]
+    description: str | None = None
+    capabilities: Annotated[list[Capability], Field(min_length=1)]
+    guarantees: Guarantees = Field(default_factory=Guarantees)
+    cost: Cost | None = None
+    privacy: Privacy = Field(default_factory=Privacy)
+    alignment: Alignment | None = None
+    constraints: Constraints = Field(default_factory=Constraints)
+    api: Api | None = None
+    invariants: list[Invariant] = Field(default_factory=list)
+    metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("capabilities")
+    @classmethod
+    def _capabilities_are_unique(cls, value: list[Capability]) -> list[Capability]:
+        seen: set[str] = set()
+        for cap in value:
+            if cap.type in seen:
+                raise ValueError(f"capability {cap.type!r} is listed twice")
+            seen.add(cap.type)
+        return value
+
+    # -- what matching reads -------------------------------------------------
+
+    @property
+    def capability_names(self) -> tuple[str, ...]:
+        return tuple(cap.type for cap in self.capabilities)
+
+    def capability(self, name: str) -> Capability | None:
+        return next((cap for cap in self.capabilities if cap.type == name), None)
+
+    @property
+    def p95_latency_ms(self) -> float | None:
+        """The promised p95 latency bound, if the contract makes one."""
+        latency = self.guarantees.latency
+        return latency.bound.max if latency is not None else None
+
+    def accuracy_for(self, capability: str) -> float | None:
+        """The accuracy promised for one capability: its own ``min``, else the service's."""
+        cap = self.capability(capability)
+        if cap is not None and cap.accuracy is not None and cap.accuracy.min is not None:
+            return cap.accuracy.min
+        accuracy = self.guarantees.accuracy
+        return accuracy.bound.min if accuracy is not None else None
+
+    @property
+    def cost_per_token(self) -> float | None:
+        """Price of one token; ``None`` when the contract does not say."""
+        if self.cost is None:
+            return None
+        if self.cost.model == "free":
+            return 0.0
+        return self.cost.token_cost
+
+    @property
+    def context_tokens(self) -> int | None:
+        context = self.constraints.context_length
+        return context.max_tokens if context is not None else None
+
+    def to_document(self) -> dict[str, Any]:
+        """The normalized contract as JSON: the nested dialect, without empty parts."""
+        return {"service": self.model_dump(mode="json", exclude_none=True)}

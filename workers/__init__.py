@@ -1,5 +1,0 @@
-"""Bridge workers: AI services behind CAIO's service subjects (docs/workers.md)."""
-
-from workers.base import BridgeWorker, WorkerConfig, WorkResult
-
-__all__ = ["BridgeWorker", "WorkResult", "WorkerConfig"]
