@@ -24,7 +24,6 @@ import dataclasses
 import os
 import re
 import signal
-import time
 import uuid
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -38,7 +37,7 @@ from nats.micro.service import EndpointConfig, EndpointStats, Service, ServiceCo
 
 from caio_integration._dispatch import NATS_FAILURES, Dispatcher
 from caio_integration._host_config import DEFAULT_NATS_URL, HostConfig
-from caio_integration._json import dumps
+from caio_integration._liveness import Liveness
 from caio_integration._log import get_logger
 from caio_integration._natsconn import server_list, subscriptions_settled
 from caio_integration.errors import CAIOError
@@ -96,7 +95,14 @@ class ServiceHost:
         self._log = get_logger(
             "caio.service", service_id=self.service_id, instance_id=self.instance_id
         )
-        self._healthy = True
+        self._liveness = Liveness(
+            service,
+            subject=self.subjects.heartbeat(self.service_id),
+            instance_id=self.instance_id,
+            interval_s=self.config.heartbeat_interval_s,
+            nc=lambda: self._nc,
+            log=self._log,
+        )
         self._dispatcher = Dispatcher(
             service,
             concurrency=self.config.max_concurrency
@@ -104,13 +110,12 @@ class ServiceHost:
             or _DEFAULT_CONCURRENCY,
             max_payload_bytes=self.config.max_payload_bytes,
             max_reply_bytes=lambda: self._nc.max_payload if self._nc is not None else None,
-            healthy=lambda: self._healthy,
+            healthy=lambda: self._liveness.healthy,
             log=self._log,
         )
         self._state: _State = "new"
         self._nc: NATS | None = None
         self._micro: Service | None = None
-        self._heartbeat_task: asyncio.Task[None] | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         # Set by a signal, a closed connection or stop(): ends run().
         self.stop_requested = stop_requested if stop_requested is not None else asyncio.Event()
@@ -148,13 +153,11 @@ class ServiceHost:
             for capability in self.contract.capability_names:
                 await self._micro.add_endpoint(self._endpoint_config(capability))
             await subscriptions_settled(self._nc)
-            await self._heartbeat()
+            await self._liveness.beat()  # only now: a router may forward at once
         except BaseException:
             await self._abandon_start()
             raise
-        self._heartbeat_task = asyncio.create_task(
-            self._heartbeat_loop(), name=f"heartbeat-{self.instance_id}"
-        )
+        self._liveness.start()
         self._state = "running"
         if self.config.heartbeat_interval_s > _PROTOCOL_HEARTBEAT_S:
             self._log.warning(
@@ -181,8 +184,8 @@ class ServiceHost:
         self._state = "stopping"
         self._log.info("service_stopping", in_flight=len(self._in_flight))
         try:
-            await self._cancel_heartbeats()
-            await self._publish_heartbeat(stopping=True)
+            await self._liveness.stop()
+            await self._liveness.publish(stopping=True)
             await self._stop_micro()
             await self._drain_in_flight()
             await self._close_connection()
@@ -293,7 +296,7 @@ class ServiceHost:
         counters = self._dispatcher.counters.get(stats.name)
         data: dict[str, Any] = counters.as_data() if counters is not None else {}
         if self.config.health_in_stats:
-            data["health"] = self._health()
+            data["health"] = self._liveness.health()
         return data
 
     def _endpoint_handler(self, capability: str) -> Callable[[Request], Awaitable[None]]:
@@ -306,61 +309,6 @@ class ServiceHost:
             task.add_done_callback(self._in_flight.discard)
 
         return on_request
-
-    # -- health and heartbeats -----------------------------------------------------
-
-    def _health(self) -> dict[str, Any]:
-        try:
-            health = self.service.get_health_status()
-        except Exception as exc:  # noqa: BLE001 - a failing check means unhealthy, not a crash
-            self._log.exception("health_check_failed")
-            return {"status": "unhealthy", "error": type(exc).__name__}
-        return dict(health) if isinstance(health, dict) else {"status": "unhealthy"}
-
-    async def _heartbeat(self) -> None:
-        """Beat while healthy; on turning unhealthy send one ``stopping`` beat, then none."""
-        status = self._health().get("status")
-        healthy = status != "unhealthy"
-        if healthy != self._healthy:
-            self._healthy = healthy
-            if healthy:
-                self._log.info("service_healthy_again")
-            else:
-                self._log.warning("service_unhealthy", status=status)
-                await self._publish_heartbeat(stopping=True)  # the router drops us at once
-        if healthy:
-            await self._publish_heartbeat()
-
-    async def _publish_heartbeat(self, *, stopping: bool = False) -> None:
-        if self._nc is None:
-            return
-        beat: dict[str, Any] = {
-            "service_id": self.service_id,
-            "instance_id": self.instance_id,
-            "ts": time.time(),
-        }
-        if stopping:
-            beat["stopping"] = True  # extension: the router drops this instance at once
-        try:
-            await self._nc.publish(self.subjects.heartbeat(self.service_id), dumps(beat))
-            if stopping:
-                await self._nc.flush(timeout=2)
-        except NATS_FAILURES as exc:
-            # A missed beat is survivable (the window is 3 intervals); a
-            # crashed heartbeat loop is not.
-            self._log.warning("heartbeat_not_sent", error=repr(exc), stopping=stopping)
-
-    async def _heartbeat_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.config.heartbeat_interval_s)
-            await self._heartbeat()
-
-    async def _cancel_heartbeats(self) -> None:
-        task, self._heartbeat_task = self._heartbeat_task, None
-        if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     # -- stopping ------------------------------------------------------------------
 
