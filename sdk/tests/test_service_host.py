@@ -170,7 +170,7 @@ async def test_a_result_that_is_not_an_object_is_an_invalid_result(
 async def test_work_past_its_deadline_is_cancelled_and_answered_504(
     caio_nc: NATS, caio_prefix: str, service_id: str, scripted: Scripted
 ) -> None:
-    answer = await ask(caio_nc, caio_prefix, service_id, {"do": "hang"}, deadline_ms=now_ms() + 200)
+    answer = await ask(caio_nc, caio_prefix, service_id, {"do": "hang"}, deadline_ms=now_ms() + 300)
 
     assert answer.error["code"] == "timeout"
     assert answer.error["details"]["reason"] == "deadline_exceeded"
