@@ -10,11 +10,7 @@ answer.
 
 from __future__ import annotations
 
-import datetime as dt
-import functools
-import time
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 from nats.js import JetStreamContext
@@ -22,11 +18,11 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
 from caio_broker.replymux import Requester, js_publish
-from caio_integration._json import dumps
 from caio_integration.errors import CAIOError
 from caio_integration.subjects import Subjects
+from caio_integration.wire import AuditRecord, rfc3339_now
 
-__all__ = ["AuditLog", "AuditSettings", "AuditUnavailable"]
+__all__ = ["AuditLog", "AuditSettings", "AuditUnavailable", "rfc3339_now"]
 
 log = structlog.get_logger("caio.audit")
 
@@ -42,22 +38,6 @@ class AuditSettings:
     max_age_days: float = 30.0
     replicas: int = 1
     publish_timeout_s: float = 5.0
-
-
-@functools.lru_cache(maxsize=2)
-def _utc_second(second: int) -> str:
-    return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
-
-
-def rfc3339_now() -> str:
-    """Now in UTC with microseconds, e.g. ``2026-11-22T23:38:08.123456Z``.
-
-    Every audit record needs one; formatting a datetime each time was a
-    visible cost on the route path, so each second is formatted once and
-    the microseconds appended.
-    """
-    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
-    return f"{_utc_second(second)}.{micros:06d}Z"
 
 
 class AuditLog:
@@ -93,43 +73,16 @@ class AuditLog:
             # Exists with other settings (another router, an older CAIO): align it.
             await self._js.update_stream(config)
 
-    async def record(
-        self,
-        *,
-        kind: str,
-        outcome: str,
-        request_id: str | None,
-        caller: str | None = None,
-        capability: str | None = None,
-        service_id: str | None = None,
-        decision: dict[str, Any] | None = None,
-        latency_ms: float | None = None,
-        error: dict[str, Any] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        """Store one record and wait for its ack; raises ``CAIOError`` if it is not stored."""
-        record: dict[str, Any] = {
-            "ts": rfc3339_now(),
-            "kind": kind,
-            "request_id": request_id,
-            "caller": caller,
-            "capability": capability,
-            "service_id": service_id,
-            "outcome": outcome,
-            "decision": decision,
-            "latency_ms": latency_ms,
-            "error": error,
-        }
-        if extra:
-            record.update(extra)
-        subject = self._subjects.audit(kind, service_id)
+    async def record(self, record: AuditRecord) -> None:
+        """Store one record and wait for its ack; ``AuditUnavailable`` if it is not stored."""
+        subject = self._subjects.audit(record.kind, record.service_id)
         try:
             await js_publish(
-                self._requests, subject, dumps(record), self._settings.publish_timeout_s
+                self._requests, subject, record.to_json(), self._settings.publish_timeout_s
             )
         except Exception as exc:  # any failure means "not recorded"
             log.error("audit_write_failed", subject=subject, error=repr(exc))
             raise AuditUnavailable(
                 "the audit log did not store this decision, so no answer is given; retry",
-                request_id=request_id,
+                request_id=record.request_id,
             ) from exc

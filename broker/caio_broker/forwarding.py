@@ -50,9 +50,9 @@ from caio_integration.errors import (
     error_class_for,
 )
 from caio_integration.subjects import Subjects
+from caio_integration.wire import Attempt, AttemptStatus
 
 __all__ = [
-    "Attempt",
     "AttemptObserver",
     "ForwardGuards",
     "ForwardResult",
@@ -69,22 +69,13 @@ class ForwardSettings:
     retry_backoff_s: float = 0.05
 
 
-@dataclass(slots=True)
-class Attempt:
-    service_id: str
-    status: str  # "ok" | "error" | "timeout" | "no_responders"
-    latency_ms: float
-    error: dict[str, Any] | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "service_id": self.service_id,
-            "status": self.status,
-            "latency_ms": self.latency_ms,
-        }
-        if self.error is not None:
-            data["error"] = self.error
-        return data
+def _attempt(
+    service_id: str, status: AttemptStatus, latency_ms: float, error: dict[str, Any] | None = None
+) -> Attempt:
+    """One attempt as the wire says it; ``error`` only when there is one."""
+    if error is None:
+        return Attempt(service_id=service_id, status=status, latency_ms=latency_ms)
+    return Attempt(service_id=service_id, status=status, latency_ms=latency_ms, error=error)
 
 
 @dataclass(slots=True)
@@ -95,7 +86,7 @@ class ForwardResult:
 
     def failure(self, request_id: str) -> CAIOError:
         """The error a caller gets when no attempt succeeded."""
-        details = {"attempts": [a.to_json() for a in self.attempts]}
+        details = {"attempts": [a.to_dict() for a in self.attempts]}
         statuses = {a.status for a in self.attempts}
         if not self.attempts or "timeout" in statuses:
             return Timeout(
@@ -236,7 +227,7 @@ class Forwarder:
         guards = self._guards
         if not guards.breakers.allows(service_id):
             opened = {"code": "service_unavailable", "message": "circuit open"}
-            return Attempt(service_id, "circuit_open", 0.0, opened), None
+            return _attempt(service_id, "circuit_open", 0.0, opened), None
         timeout = self._attempt_timeout_s(candidate, remaining, is_last)
         admission = (
             await guards.limits.admit(candidate.entry.contract, timeout)
@@ -251,7 +242,7 @@ class Forwarder:
             }
             if admission.retry_after_s is not None:
                 limited["retry_after_s"] = round(admission.retry_after_s, 3)
-            return Attempt(service_id, "rate_limited", 0.0, limited), None
+            return _attempt(service_id, "rate_limited", 0.0, limited), None
         try:
             attempt, reply = await self._call(
                 candidate, capability, request_id, context, caller, timeout
@@ -263,7 +254,7 @@ class Forwarder:
             guards.breakers.succeeded(service_id)
         else:
             guards.breakers.failed(service_id)
-        await guards.observe(candidate.entry.contract, attempt.status, attempt.latency_ms)
+        await guards.observe(candidate.entry.contract, attempt.status, attempt.latency_ms or 0.0)
         return attempt, reply
 
     async def _call(
@@ -294,25 +285,25 @@ class Forwarder:
         except NoRespondersError:
             # Nobody subscribes: the heartbeats are stale. Stop choosing it until one comes.
             self._liveness.mark_down(service_id)
-            return Attempt(service_id, "no_responders", _ms_since(started)), None
+            return _attempt(service_id, "no_responders", _ms_since(started)), None
         except NatsTimeoutError:
             error = {"code": "timeout", "message": f"no reply within {timeout * 1000:.0f} ms"}
-            return Attempt(service_id, "timeout", _ms_since(started), error), None
+            return _attempt(service_id, "timeout", _ms_since(started), error), None
         latency = _ms_since(started)
         reply = _decode_reply(msg.data)
         if reply.get("status") == "ok":
             problem = _result_problem(reply, candidate.entry.output_checks.get(capability))
             if problem is None:
-                return Attempt(service_id, "ok", latency), reply
+                return _attempt(service_id, "ok", latency), reply
             broken = {
                 "code": "service_error",
                 "message": problem,
                 "details": {"reason": "invalid_result"},
             }
-            return Attempt(service_id, "error", latency, broken), None
+            return _attempt(service_id, "error", latency, broken), None
         sent = reply.get("error")
         unreadable = {"code": "service_error", "message": "the service sent an unreadable reply"}
-        return Attempt(
+        return _attempt(
             service_id, "error", latency, sent if isinstance(sent, dict) else unreadable
         ), None
 

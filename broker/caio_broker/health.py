@@ -13,6 +13,7 @@ from typing import Any
 
 from caio_broker.breaker import Breakers
 from caio_broker.liveness import Liveness
+from caio_broker.matching import Exclusion
 from caio_broker.observed import ObservedStats
 from caio_broker.rejections import Rejections
 from caio_integration.contracts import ServiceContract
@@ -22,6 +23,10 @@ __all__ = ["ServiceHealth"]
 OK_STATUSES = frozenset({"ok"})
 # Attempts that say nothing about the service's speed: it was never called.
 NOT_CALLED = frozenset({"rate_limited", "circuit_open", "no_responders"})
+
+# The texts keep the words earlier releases printed ("unavailable: ...").
+NO_LIVE_WORKER = Exclusion("unavailable", "unavailable: no live worker")
+CIRCUIT_OPEN = Exclusion("circuit_open", "unavailable: circuit open after repeated failures")
 
 ViolationReporter = Callable[[str, bool, dict[str, Any]], Awaitable[None]]
 
@@ -43,12 +48,12 @@ class ServiceHealth:
         self._report = report
         self._violating: set[str] = set()
 
-    def unavailable(self, service_id: str) -> str | None:
+    def unavailable(self, service_id: str) -> Exclusion | None:
         """Why matching must skip this service now, or None."""
         if not self.liveness.is_available(service_id):
-            return "unavailable: no live worker"
+            return NO_LIVE_WORKER
         if self.breakers.state(service_id) == "open":
-            return "unavailable: circuit open after repeated failures"
+            return CIRCUIT_OPEN
         return None
 
     def violating(self, service_id: str) -> bool:

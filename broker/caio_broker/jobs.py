@@ -36,9 +36,10 @@ from caio_broker.audit import AuditLog, rfc3339_now
 from caio_broker.jobstreams import JobSettings, ensure_job_streams
 from caio_broker.replymux import Requester, js_direct_exists, js_publish
 from caio_broker.routing import RouteHandler
-from caio_integration._json import dumps, error_reply, loads
-from caio_integration.errors import CAIOError, InvalidRequest
+from caio_integration._json import dumps, loads
+from caio_integration.errors import RETRYABLE_CODES, CAIOError, InvalidRequest
 from caio_integration.subjects import Subjects, is_safe_request_id, is_safe_token
+from caio_integration.wire import AuditRecord, ReplyBody, error_reply
 
 __all__ = ["JobRunner", "JobSettings", "ensure_job_streams", "is_retryable"]
 
@@ -46,7 +47,8 @@ log = structlog.get_logger("caio_integration.jobs")
 
 PER_SUBJECT_LIMIT = 10077  # the results stream refused a second result for one id
 MSG_ID = "Nats-Msg-Id"
-RETRYABLE_CODES = frozenset({"timeout", "service_unavailable", "rate_limited", "internal"})
+# Exclusions that pass on their own: a worker comes back, a circuit closes, a p95 recovers.
+PASSING_EXCLUSIONS = frozenset({"unavailable", "circuit_open", "observed_p95"})
 
 
 def is_retryable(reply: dict[str, Any]) -> bool:
@@ -60,10 +62,8 @@ def is_retryable(reply: dict[str, Any]) -> bool:
     if code == "no_matching_service":
         # Matching services exist but none is usable right now (no live worker,
         # circuit open): that passes, so the job waits instead of failing for good.
-        excluded = (error.get("details") or {}).get("excluded") or {}
-        return bool(excluded) and all(
-            str(reason).startswith("unavailable") for reason in excluded.values()
-        )
+        excluded = (error.get("details") or {}).get("excluded_codes") or {}
+        return bool(excluded) and all(code in PASSING_EXCLUSIONS for code in excluded.values())
     if code != "service_error":
         return False
     # The route reply's own flag is not set when the services' errors are passed
@@ -213,8 +213,8 @@ class JobRunner:
 
     def _read(self, msg: Msg) -> _Job:
         """The job's capability and request id (body first, then ``Nats-Msg-Id``)."""
-        prefix = f"{self._subjects.prefix}.jobs."
-        job = _Job(msg, msg.subject[len(prefix) :], msg.metadata.num_delivered, payload=msg.data)
+        capability = self._subjects.name_in(msg.subject, "jobs")
+        job = _Job(msg, capability, msg.metadata.num_delivered, payload=msg.data)
         header_id = (msg.headers or {}).get(MSG_ID)
         try:
             body = loads(msg.data)
@@ -236,21 +236,22 @@ class JobRunner:
 
     async def _execute(self, job: _Job, request_id: str) -> None:
         reply = await self._routes.handle(job.capability, job.payload, job.msg.headers)
-        reply["request_id"] = request_id
-        if is_retryable(reply) and job.deliveries < self._settings.max_attempts:
+        reply.request_id = request_id
+        sent = reply.to_dict()
+        if is_retryable(sent) and job.deliveries < self._settings.max_attempts:
             self.stats.retried += 1
-            await job.msg.nak(delay=self._delay(job.deliveries, reply))
+            await job.msg.nak(delay=self._delay(job.deliveries, sent))
             return
-        if is_retryable(reply):
-            error = reply.get("error") or {}
+        if is_retryable(sent):
+            error = sent.get("error") or {}
             reason = (
                 f"still failing after {job.deliveries} attempts: "
                 f"{error.get('code')}: {error.get('message')}"
             )
             await self._dead_letter(job, reason, error)
-            reply["job"] = self._job_info(job, reason)
+            reply.job = self._job_info(job, reason)
         else:
-            reply["job"] = self._job_info(job, None)
+            reply.job = self._job_info(job, None)
         await self._store(request_id, reply)
         self.stats.done += 1
         await job.msg.ack()
@@ -263,16 +264,18 @@ class JobRunner:
         )
         error = CAIOError(f"job abandoned: {reason}", request_id=request_id)
         await self._audit.record(
-            kind="route",
-            outcome="error",
-            request_id=request_id,
-            capability=job.capability if is_safe_token(job.capability) else None,
-            error=error.to_error(),
-            extra={"job": {"dead_letter": True}},
+            AuditRecord(
+                kind="route",
+                outcome="error",
+                request_id=request_id,
+                capability=job.capability if is_safe_token(job.capability) else None,
+                error=error.to_error(),
+                job={"dead_letter": True},
+            )
         )
         await self._dead_letter(job, reason, error.to_error())
         reply = error_reply(error, request_id)
-        reply["job"] = self._job_info(job, reason)
+        reply.job = self._job_info(job, reason)
         await self._store(request_id, reply)
 
     async def _unusable(self, job: _Job) -> None:
@@ -281,12 +284,14 @@ class JobRunner:
         error = InvalidRequest(job.problem).to_error()
         capability = job.capability if is_safe_token(job.capability) else None
         await self._audit.record(
-            kind="invalid",
-            outcome="invalid",
-            request_id=None,
-            capability=capability,
-            error=error,
-            extra={"job": {"subject": job.msg.subject[:200]}},
+            AuditRecord(
+                kind="invalid",
+                outcome="invalid",
+                request_id=None,
+                capability=capability,
+                error=error,
+                job={"subject": job.msg.subject[:200]},
+            )
         )
         await self._dead_letter(job, job.problem, error)
 
@@ -300,13 +305,13 @@ class JobRunner:
             self._settings.store_timeout_s,
         )
 
-    async def _store(self, request_id: str, reply: dict[str, Any]) -> None:
+    async def _store(self, request_id: str, reply: ReplyBody) -> None:
         expect = {"Nats-Expected-Stream": self._subjects.results_stream}
         try:
             await js_publish(
                 self._requests,
                 self._subjects.result(request_id),
-                dumps(reply),
+                reply.to_json(),
                 self._settings.store_timeout_s,
                 expect,
             )

@@ -72,10 +72,6 @@ class Liveness:
         oldest = self._clock() - self.window_s
         return any(seen >= oldest for seen in instances.values())
 
-    def unavailable(self, service_id: str) -> str | None:
-        """Why matching must skip this service, or None."""
-        return None if self.is_available(service_id) else "unavailable: no live worker"
-
     def availability(self, service_id: str) -> str:
         """``"available"`` or ``"unavailable"``, the protocol's words."""
         return "available" if self.is_available(service_id) else "unavailable"

@@ -13,8 +13,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import Field
-
 from caio_broker.audit import AuditLog
 from caio_broker.auth.guard import ANONYMOUS, Caller
 from caio_broker.catalog import Catalog
@@ -28,7 +26,28 @@ from caio_integration.contracts import (
     parse_contract_yaml,
 )
 from caio_integration.errors import Conflict, Forbidden, InvalidContract, InvalidRequest, NotFound
-from caio_integration.wire import RequestBody, RouteConstraints, RouteGuarantees, Token, parse
+from caio_integration.wire import (
+    AuditRecord,
+    DeregisterReply,
+    DiscoveredService,
+    DiscoverReply,
+    DiscoverRequest,
+    GetReply,
+    HeartbeatRejection,
+    ListReply,
+    ListRequest,
+    RegisterReply,
+    RegisterRequest,
+    ReplyBody,
+    ServiceIdRequest,
+    ServiceStats,
+    ServiceSummary,
+    StatsReply,
+    StatsRequest,
+    ValidateReply,
+    ValidateRequest,
+    parse,
+)
 
 __all__ = ["Registry", "RegistryContext"]
 
@@ -67,31 +86,11 @@ def _may_change(caller: Caller, service_id: str, stored: StoredContract | None) 
         )
 
 
-class _ServiceIdBody(RequestBody):
-    service_id: Token
-
-
-class _ListBody(RequestBody):
-    capability: Token | None = None
-
-
-class _DiscoverBody(RequestBody):
-    capabilities: list[Token] = Field(default_factory=list)
-    guarantees: RouteGuarantees = Field(default_factory=RouteGuarantees)
-    constraints: RouteConstraints = Field(default_factory=RouteConstraints)
-
-
-class _ContractBody(RequestBody):
-    """``register`` and ``validate``: the contract is checked by its own schema, later."""
-
-    contract: Any = None
-    contract_yaml: Any = None
-    replace: bool = False
-
-
-def _contract_source(body: dict[str, Any]) -> tuple[str, object]:
+def _contract_source(
+    body: dict[str, Any], model: type[RegisterRequest | ValidateRequest]
+) -> tuple[str, object]:
     """Which of ``contract`` / ``contract_yaml`` the body carries (exactly one)."""
-    parse(_ContractBody, body)  # unknown fields (a misspelled "replace") are refused
+    parse(model, body)  # unknown fields (a misspelled "replace") are refused
     has_contract, has_yaml = "contract" in body, "contract_yaml" in body
     if has_contract == has_yaml:
         raise InvalidRequest('send exactly one of "contract" (an object) or "contract_yaml" (text)')
@@ -103,7 +102,7 @@ def _contract_source(body: dict[str, Any]) -> tuple[str, object]:
 
 
 def _parse_source(body: dict[str, Any]) -> ServiceContract:
-    kind, source = _contract_source(body)
+    kind, source = _contract_source(body, RegisterRequest)
     if kind == "yaml":
         assert isinstance(source, str)
         return parse_contract_yaml(source)
@@ -122,7 +121,7 @@ class Registry:
         self._liveness = health.liveness
         self._audit = audit
         self._handlers: dict[
-            str, Callable[[dict[str, Any], RegistryContext], Awaitable[dict[str, Any]]]
+            str, Callable[[dict[str, Any], RegistryContext], Awaitable[ReplyBody]]
         ] = {
             "register": self.register,
             "deregister": self.deregister,
@@ -139,7 +138,7 @@ class Registry:
 
     async def handle(
         self, operation: str, body: dict[str, Any], context: RegistryContext
-    ) -> dict[str, Any]:
+    ) -> ReplyBody:
         handler = self._handlers.get(operation)
         if handler is None:
             raise InvalidRequest(
@@ -149,8 +148,8 @@ class Registry:
 
     # -- writes ----------------------------------------------------------
 
-    async def register(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
-        replace = parse(_ContractBody, body).replace
+    async def register(self, body: dict[str, Any], context: RegistryContext) -> RegisterReply:
+        replace = parse(RegisterRequest, body).replace
         try:
             contract = _parse_source(body)
         except InvalidContract as exc:
@@ -159,12 +158,14 @@ class Registry:
                 "registration", None, reason, caller=context.caller.name
             )
             await self._audit.record(
-                kind="invalid",
-                outcome="invalid",
-                request_id=context.request_id,
-                caller=context.caller.name,
-                error=exc.to_error(),
-                extra={"operation": "register"},
+                AuditRecord(
+                    kind="invalid",
+                    outcome="invalid",
+                    request_id=context.request_id,
+                    caller=context.caller.name,
+                    error=exc.to_error(),
+                    operation="register",
+                )
             )
             raise
         document = contract.to_document()
@@ -194,40 +195,40 @@ class Registry:
 
         self._catalog.put(contract, revision)
         await self._audit_change(context, service_id, action, revision)
-        return {
-            "status": "registered",
-            "service_id": service_id,
-            "revision": revision,
-            "message": message,
-            "action": action,
-        }
+        return RegisterReply(
+            status="registered",
+            service_id=service_id,
+            revision=revision,
+            message=message,
+            action=action,
+        )
 
-    async def deregister(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
-        service_id = parse(_ServiceIdBody, body).service_id
+    async def deregister(self, body: dict[str, Any], context: RegistryContext) -> DeregisterReply:
+        service_id = parse(ServiceIdRequest, body).service_id
         stored = await self._require(service_id)
         _may_change(context.caller, service_id, stored)
         revision = await self._store.delete(service_id, stored.revision)
         self._catalog.delete(service_id, revision)
         await self._audit_change(context, service_id, "deregistered", revision)
-        return {"status": "deregistered", "service_id": service_id, "revision": revision}
+        return DeregisterReply(status="deregistered", service_id=service_id, revision=revision)
 
     # -- reads -----------------------------------------------------------
 
-    async def get(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
-        service_id = parse(_ServiceIdBody, body).service_id
+    async def get(self, body: dict[str, Any], context: RegistryContext) -> GetReply:
+        service_id = parse(ServiceIdRequest, body).service_id
         stored = await self._require(service_id)
-        return {
-            "status": "ok",
-            "service_id": service_id,
-            "contract": stored.document,
-            "revision": stored.revision,
-            "owner": stored.owner,
-            "availability": self._liveness.availability(service_id),
-            "instances": self._liveness.live_instances(service_id),
-        }
+        return GetReply(
+            status="ok",
+            service_id=service_id,
+            contract=stored.document,
+            revision=stored.revision,
+            owner=stored.owner,
+            availability=self._liveness.availability(service_id),
+            instances=self._liveness.live_instances(service_id),
+        )
 
-    async def list(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
-        capability = parse(_ListBody, body).capability
+    async def list(self, body: dict[str, Any], context: RegistryContext) -> ListReply:
+        capability = parse(ListRequest, body).capability
         if capability is None:
             entries = list(self._catalog.entries())
         else:
@@ -236,26 +237,26 @@ class Registry:
             ]
         entries.sort(key=lambda e: e.contract.id)
         services = [self._listed(e.contract, e.revision) for e in entries]
-        return {"status": "ok", "services": services, "count": len(services)}
+        return ListReply(status="ok", services=services, count=len(services))
 
-    def _listed(self, contract: ServiceContract, revision: int) -> dict[str, Any]:
+    def _listed(self, contract: ServiceContract, revision: int) -> ServiceSummary:
         service_id = contract.id
-        listed: dict[str, Any] = {
-            "service_id": service_id,
-            "service_name": contract.name,
-            "version": contract.version,
-            "capabilities": list(contract.capability_names),
-            "availability": self._liveness.availability(service_id),
-            "revision": revision,
-        }
+        listed = ServiceSummary(
+            service_id=service_id,
+            service_name=contract.name,
+            version=contract.version,
+            capabilities=list(contract.capability_names),
+            availability=self._liveness.availability(service_id),
+            revision=revision,
+        )
         rejected = self._health.rejections.last("heartbeat", service_id)
         if rejected is not None:
             # Extension: why a worker that is heartbeating is still not live.
-            listed["last_heartbeat_rejected"] = rejected.to_json()
+            listed.last_heartbeat_rejected = HeartbeatRejection(**rejected.to_json())
         return listed
 
-    async def discover(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
-        request = parse(_DiscoverBody, body)
+    async def discover(self, body: dict[str, Any], context: RegistryContext) -> DiscoverReply:
+        request = parse(DiscoverRequest, body)
         capabilities = request.capabilities
         query = MatchQuery(
             capability=capabilities[0] if capabilities else None,
@@ -265,25 +266,26 @@ class Registry:
         )
         decision = match(self._catalog, query, self._health.unavailable)
         services = [
-            {
-                "service_id": c.service_id,
-                "score": c.score,
-                "service_name": c.entry.contract.name,
-                "capabilities": list(c.entry.contract.capability_names),
-                "availability": "available",
-            }
+            DiscoveredService(
+                service_id=c.service_id,
+                score=c.score,
+                service_name=c.entry.contract.name,
+                capabilities=list(c.entry.contract.capability_names),
+                availability="available",
+            )
             for c in decision.candidates
         ]
-        return {
-            "status": "ok",
-            "services": services,
-            "count": len(services),
-            "excluded": decision.excluded,
-            "registry_revision": decision.registry_revision,
-        }
+        return DiscoverReply(
+            status="ok",
+            services=services,
+            count=len(services),
+            excluded=decision.excluded,
+            excluded_codes=decision.excluded_codes,
+            registry_revision=decision.registry_revision,
+        )
 
-    async def validate(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
-        kind, source = _contract_source(body)
+    async def validate(self, body: dict[str, Any], context: RegistryContext) -> ValidateReply:
+        kind, source = _contract_source(body, ValidateRequest)
         if kind == "yaml":
             assert isinstance(source, str)
             try:
@@ -293,34 +295,36 @@ class Registry:
                 errors = list(exc.details.get("errors", [exc.message]))
         else:
             errors = contract_errors(source)
-        return {"status": "ok", "is_valid": not errors, "errors": errors}
+        return ValidateReply(status="ok", is_valid=not errors, errors=errors)
 
-    async def stats(self, body: dict[str, Any], context: RegistryContext) -> dict[str, Any]:
+    async def stats(self, body: dict[str, Any], context: RegistryContext) -> StatsReply:
         """This router's view: contract bounds beside what it observed (extension)."""
-        wanted = parse(_ListBody, body).capability
+        wanted = parse(StatsRequest, body).capability
         entries = sorted(
             (e for e in self._catalog.entries() if wanted is None or wanted in e.capabilities),
             key=lambda e: e.contract.id,
         )
-        services = [self._health.stats(e.contract) for e in entries]
-        return {
-            "status": "ok",
-            "scope": "router",
-            "services": services,
-            "count": len(services),
-            "rejected": self._health.rejections.to_json(),
-        }
+        services = [ServiceStats(**self._health.stats(e.contract)) for e in entries]
+        return StatsReply(
+            status="ok",
+            scope="router",
+            services=services,
+            count=len(services),
+            rejected=self._health.rejections.to_json(),
+        )
 
     async def _audit_change(
         self, context: RegistryContext, service_id: str, action: str, revision: int
     ) -> None:
         await self._audit.record(
-            kind="registry",
-            outcome="ok",
-            request_id=context.request_id,
-            caller=context.caller.name,
-            service_id=service_id,
-            decision={"action": action, "registry_revision": revision},
+            AuditRecord(
+                kind="registry",
+                outcome="ok",
+                request_id=context.request_id,
+                caller=context.caller.name,
+                service_id=service_id,
+                decision={"action": action, "registry_revision": revision},
+            )
         )
 
     async def _require(self, service_id: str) -> StoredContract:

@@ -25,42 +25,34 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from caio_broker.audit import AuditLog, AuditSettings
-from caio_broker.auth.admin import KeyAdmin
-from caio_broker.auth.guard import (
-    ANONYMOUS,
-    Authenticator,
-    Caller,
-    CapabilityAllowed,
-    Check,
-    PolicyHookCheck,
-    PrivacyEnforced,
-    RateLimit,
-    RouteGuard,
-    ServicesAllowed,
-)
-from caio_broker.auth.hook import entry_point_hook, subject_hook
+from caio_broker.assembly import RouterParts, assemble
+from caio_broker.audit import AuditSettings
+from caio_broker.auth.guard import ANONYMOUS, Caller
 from caio_broker.auth.keys import KeyStore
 from caio_broker.breaker import Breakers, BreakerSettings
 from caio_broker.catalog import Catalog
 from caio_broker.discovery import discover_live_workers
-from caio_broker.forwarding import Forwarder, ForwardGuards, ForwardSettings
+from caio_broker.forwarding import ForwardSettings
 from caio_broker.health import ServiceHealth
 from caio_broker.jobs import JobRunner, JobSettings
-from caio_broker.limits import ServiceLimits
 from caio_broker.liveness import Liveness
 from caio_broker.observed import ObservedSettings, ObservedStats
-from caio_broker.ratelimit import SlidingWindowLimiter
-from caio_broker.registry import Registry, RegistryContext
-from caio_broker.replymux import ReplyMux
+from caio_broker.registry import RegistryContext
 from caio_broker.routing import RouteHandler, RouteSettings
-from caio_broker.store import ContractStore, StoredContract
-from caio_integration._json import decode_object, dumps, error_reply
+from caio_broker.store import StoredContract
+from caio_integration._json import decode_object
 from caio_integration._natsconn import server_list, subscriptions_settled
 from caio_integration.contracts import ServiceContract
 from caio_integration.errors import CAIOError, Forbidden, Unauthenticated
 from caio_integration.subjects import Subjects
-from caio_integration.wire import Heartbeat, new_request_id, parse
+from caio_integration.wire import (
+    AuditRecord,
+    Heartbeat,
+    ReplyBody,
+    error_reply,
+    new_request_id,
+    parse,
+)
 
 __all__ = ["Router", "RouterConfig"]
 
@@ -107,7 +99,6 @@ class Router:
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
         self.subjects = Subjects(config.prefix)
-        self._heartbeat_prefix = self.subjects.heartbeat("")
         self.catalog = Catalog()
         self.liveness = Liveness(config.liveness_window_s)
         self.health = ServiceHealth(
@@ -116,16 +107,7 @@ class Router:
             ObservedStats(config.observed),
             report=self._report_guarantee,
         )
-        self._nc: NATS | None = None
-        self._store: ContractStore | None = None
-        self._registry: Registry | None = None
-        self._audit: AuditLog | None = None
-        self._requests: ReplyMux | None = None
-        self._limits: ServiceLimits | None = None
-        self._guard: RouteGuard | None = None
-        self._key_admin: KeyAdmin | None = None
-        self.keys: KeyStore | None = None
-        self.routes: RouteHandler | None = None
+        self._parts: RouterParts | None = None  # set while started
         self.jobs: JobRunner | None = None
         self._subscriptions: list[Subscription] = []
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -134,10 +116,22 @@ class Router:
         self._stopped = asyncio.Event()
 
     @property
-    def nc(self) -> NATS:
-        if self._nc is None:
+    def parts(self) -> RouterParts:
+        if self._parts is None:
             raise RuntimeError("router is not started")
-        return self._nc
+        return self._parts
+
+    @property
+    def nc(self) -> NATS:
+        return self.parts.nc
+
+    @property
+    def keys(self) -> KeyStore | None:
+        return self._parts.keys if self._parts is not None else None
+
+    @property
+    def routes(self) -> RouteHandler | None:
+        return self._parts.routes if self._parts is not None else None
 
     async def start(self) -> None:
         cfg = self.config
@@ -149,29 +143,8 @@ class Router:
             "reconnected_cb": self._on_reconnected,
         }
         options.update(cfg.connect_options)
-        self._nc = nc = await nats.connect(server_list(cfg.nats_url), **options)
-        js = nc.jetstream()
-        self._requests = requests = await ReplyMux(nc).start()
-
-        self._audit = audit = AuditLog(js, self.subjects, cfg.audit, requests)
-        await audit.ensure_stream()
-        self.keys = await KeyStore.open(js, self.subjects, cfg.replicas)
-        await self.keys.follow()
-        limiter = SlidingWindowLimiter(js, self.subjects, replicas=cfg.replicas)
-        self._guard = self._build_guard(nc, limiter, self.keys)
-        self._key_admin = KeyAdmin(self.keys, audit)
-        self._store = await ContractStore.open(js, self.subjects.registry_bucket, cfg.replicas)
-        self._registry = Registry(self._store, self.catalog, self.health, audit)
-        self._limits = ServiceLimits(js, self.subjects, limiter, cfg.replicas)
-        guards = ForwardGuards(
-            limits=self._limits,
-            breakers=self.health.breakers,
-            observe=self.health.attempt_done,
-        )
-        forwarder = Forwarder(requests, self.subjects, self.liveness, cfg.forward, guards)
-        self.routes = RouteHandler(
-            self.catalog, self.health, forwarder, audit, self._guard, cfg.route
-        )
+        nc = await nats.connect(server_list(cfg.nats_url), **options)
+        self._parts = parts = await assemble(nc, cfg, self.subjects, self.catalog, self.health)
 
         # Heartbeats first, then the registry replay: by the time requests are
         # taken, the catalog holds every stored contract.
@@ -183,7 +156,7 @@ class Router:
             self._discovery = asyncio.create_task(
                 discover_live_workers(nc, cfg.prefix, self.liveness, cfg.discovery_window_s)
             )
-        await self._store.watch(self._on_stored, self._on_deleted)
+        await parts.store.watch(self._on_stored, self._on_deleted)
         self._subscriptions.append(
             await nc.subscribe(
                 self.subjects.registry_all, queue=cfg.queue_group, cb=self._on_registry
@@ -197,7 +170,13 @@ class Router:
         )
         if cfg.jobs.enabled:
             self.jobs = JobRunner(
-                js, self.subjects, self.routes, audit, cfg.jobs, requests, cfg.replicas
+                nc.jetstream(),
+                self.subjects,
+                parts.routes,
+                parts.audit,
+                cfg.jobs,
+                parts.requests,
+                cfg.replicas,
             )
             await self.jobs.start()
         await subscriptions_settled(nc)
@@ -211,7 +190,8 @@ class Router:
             # First, while routing still works: running jobs finish, the rest go back.
             await self.jobs.stop(self.config.drain_timeout_s)
             self.jobs = None
-        if self._nc is None:
+        parts = self._parts
+        if parts is None:
             return
         if self._discovery is not None:
             self._discovery.cancel()
@@ -226,15 +206,12 @@ class Router:
             )
             for task in pending:
                 task.cancel()
-        if self._limits is not None:
-            await self._limits.close()
-        if self._store is not None:
-            await self._store.close()
-        if self.keys is not None:
-            await self.keys.close()
+        await parts.limits.close()
+        await parts.store.close()
+        await parts.keys.close()
         with contextlib.suppress(Exception):
-            await self._nc.drain()
-        self._nc = None
+            await parts.nc.drain()
+        self._parts = None
         self._stopped.set()
         log.info("router_stopped")
 
@@ -277,27 +254,24 @@ class Router:
         await self._spawn(msg, self._keys_op)
 
     async def _route(self, msg: Msg) -> None:
-        assert self.routes is not None
-        capability = msg.subject[len(self.subjects.prefix) + len(".route.") :]
-        reply = await self.routes.handle(capability, msg.data, msg.headers)
+        capability = self.subjects.name_in(msg.subject, "route")
+        reply = await self.parts.routes.handle(capability, msg.data, msg.headers)
         await self._respond(msg, reply)
 
     async def _registry_op(self, msg: Msg) -> None:
-        assert self._registry is not None
-        operation = msg.subject[len(self.subjects.prefix) + len(".registry.") :]
-        registry = self._registry
+        operation = self.subjects.name_in(msg.subject, "registry")
+        registry = self.parts.registry
 
-        async def run(body: dict[str, Any], caller: Caller, request_id: str) -> dict[str, Any]:
+        async def run(body: dict[str, Any], caller: Caller, request_id: str) -> ReplyBody:
             return await registry.handle(operation, body, RegistryContext(request_id, caller))
 
         await self._respond(msg, await self._admin_op(msg, "registry", operation, run))
 
     async def _keys_op(self, msg: Msg) -> None:
-        assert self._key_admin is not None
-        operation = msg.subject[len(self.subjects.prefix) + len(".keys.") :]
-        admin = self._key_admin
+        operation = self.subjects.name_in(msg.subject, "keys")
+        admin = self.parts.key_admin
 
-        async def run(body: dict[str, Any], caller: Caller, request_id: str) -> dict[str, Any]:
+        async def run(body: dict[str, Any], caller: Caller, request_id: str) -> ReplyBody:
             return await admin.handle(operation, body, caller, request_id)
 
         await self._respond(msg, await self._admin_op(msg, "keys", operation, run))
@@ -307,28 +281,29 @@ class Router:
         msg: Msg,
         area: str,
         operation: str,
-        run: Callable[[dict[str, Any], Caller, str], Awaitable[dict[str, Any]]],
-    ) -> dict[str, Any]:
+        run: Callable[[dict[str, Any], Caller, str], Awaitable[ReplyBody]],
+    ) -> ReplyBody:
         """Authenticate, decode, run; denials are audited, every failure answered."""
-        assert self._guard is not None
-        assert self._audit is not None
+        parts = self.parts
         request_id: str | None = None
         caller = ANONYMOUS
         try:
-            caller = self._guard.authenticator.authenticate(msg.headers)
+            caller = parts.guard.authenticator.authenticate(msg.headers)
             body = decode_object(msg.data or b"{}", max_bytes=self.config.route.max_payload_bytes)
             raw_id = body.get("request_id")
             request_id = raw_id if isinstance(raw_id, str) else new_request_id()
             return await run(body, caller, request_id)
         except (Unauthenticated, Forbidden) as exc:
             try:
-                await self._audit.record(
-                    kind="denied",
-                    outcome="denied",
-                    request_id=request_id,
-                    caller=caller.name,
-                    error=exc.to_error(),
-                    extra={"operation": f"{area}.{operation}"},
+                await parts.audit.record(
+                    AuditRecord(
+                        kind="denied",
+                        outcome="denied",
+                        request_id=request_id,
+                        caller=caller.name,
+                        error=exc.to_error(),
+                        operation=f"{area}.{operation}",
+                    )
                 )
             except CAIOError as audit_error:
                 return error_reply(audit_error, request_id)
@@ -343,42 +318,23 @@ class Router:
         self, service_id: str, violated: bool, details: dict[str, Any]
     ) -> None:
         """One audit record per change of state: violated, or kept again."""
-        if self._audit is None:
+        if self._parts is None:
             return
         state = "violated" if violated else "restored"
         log.warning("guarantee_" + state, service_id=service_id, **details)
         # The audit log logs its own failures; a route must not fail for a report.
         with contextlib.suppress(CAIOError):
-            await self._audit.record(
-                kind="guarantee_violation",
-                outcome="error" if violated else "ok",
-                request_id=None,
-                service_id=service_id,
-                decision={"state": state, **details},
+            await self._parts.audit.record(
+                AuditRecord(
+                    kind="guarantee_violation",
+                    outcome="error" if violated else "ok",
+                    request_id=None,
+                    service_id=service_id,
+                    decision={"state": state, **details},
+                )
             )
 
-    def _build_guard(self, nc: NATS, limiter: SlidingWindowLimiter, keys: KeyStore) -> RouteGuard:
-        auth = self.config.auth
-        if not auth.required:
-            log.warning(
-                "AUTHENTICATION IS OFF",
-                detail="--insecure-no-auth: any client that reaches NATS may route and register",
-            )
-        checks: list[Check] = [
-            CapabilityAllowed(),
-            ServicesAllowed(),
-            PrivacyEnforced(),
-            RateLimit(limiter),
-        ]
-        if auth.policy_hook:
-            checks.append(PolicyHookCheck(entry_point_hook(auth.policy_hook, auth.hook_timeout_s)))
-        if auth.policy_subject:
-            checks.append(
-                PolicyHookCheck(subject_hook(nc, auth.policy_subject, auth.hook_timeout_s))
-            )
-        return RouteGuard(Authenticator(keys, required=auth.required), checks)
-
-    async def _respond(self, msg: Msg, reply: dict[str, Any]) -> None:
+    async def _respond(self, msg: Msg, reply: ReplyBody) -> None:
         if not msg.reply:
             return  # published without a reply subject: nobody to answer
         if not msg.reply.startswith(self.config.reply_prefixes):
@@ -390,12 +346,12 @@ class Router:
         try:
             # Not msg.respond: nats-py copies the request's headers into the reply,
             # which would send the caller's API key back over the bus.
-            await self.nc.publish(msg.reply, dumps(reply))
+            await self.nc.publish(msg.reply, reply.to_json())
         except Exception as exc:  # noqa: BLE001 - the caller went away; nothing else to do
             log.debug("reply_failed", error=repr(exc))
 
     async def _on_heartbeat(self, msg: Msg) -> None:
-        subject_id = msg.subject[len(self._heartbeat_prefix) :]
+        subject_id = self.subjects.name_in(msg.subject, "heartbeat")
         rejections = self.health.rejections
         try:
             beat = parse(Heartbeat, decode_object(msg.data, max_bytes=4096))

@@ -14,22 +14,34 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
 from caio_broker.audit import AuditLog, AuditUnavailable
 from caio_broker.auth.guard import RouteCheck, RouteGuard
 from caio_broker.catalog import Catalog
-from caio_broker.forwarding import Forwarder, ForwardResult
+from caio_broker.forwarding import Forwarder
 from caio_broker.health import ServiceHealth
-from caio_broker.matching import Decision, MatchQuery, match
-from caio_integration._json import decode_object, error_reply
+from caio_broker.matching import Decision, Exclusion, MatchQuery, match
+from caio_broker.routecall import RouteCall
+from caio_integration._json import decode_object
 from caio_integration.errors import CAIOError, InvalidRequest, NoMatchingService
 from caio_integration.subjects import is_safe_token
-from caio_integration.wire import RouteRequest, new_request_id, parse
+from caio_integration.wire import (
+    AuditOutcome,
+    Candidate,
+    DryRunReply,
+    ErrorReply,
+    RouteReply,
+    RouteRequest,
+    error_reply,
+    new_request_id,
+    parse,
+)
 
-__all__ = ["RouteHandler", "RouteSettings"]
+__all__ = ["RouteAnswer", "RouteHandler", "RouteSettings"]
+
+RouteAnswer = RouteReply | DryRunReply | ErrorReply
 
 log = structlog.get_logger("caio.routing")
 
@@ -40,21 +52,6 @@ class RouteSettings:
     # The best service plus this many fallbacks at most: the forwarder tries them in
     # order, and stopping the scan there keeps a decision's cost off the registry size.
     max_candidates: int = 5
-
-
-def _elapsed_ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 3)
-
-
-@dataclass(slots=True)
-class _Call:
-    """What is known of one route request so far: for the record of a failure."""
-
-    started: float
-    capability: str | None
-    request_id: str | None = None
-    caller: str | None = None
-    decision: Decision | None = None
 
 
 class RouteHandler:
@@ -78,9 +75,9 @@ class RouteHandler:
 
     async def handle(
         self, capability: str, payload: bytes, headers: Mapping[str, str] | None = None
-    ) -> dict[str, Any]:
-        """The reply body for one route request; never raises."""
-        call = _Call(time.perf_counter(), capability if is_safe_token(capability) else None)
+    ) -> RouteAnswer:
+        """The reply for one route request; never raises."""
+        call = RouteCall.arrived(capability if is_safe_token(capability) else None)
         try:
             return await self._handle(call, capability, payload, headers)
         except AuditUnavailable as exc:  # nothing can be recorded: say so, claim nothing
@@ -89,49 +86,39 @@ class RouteHandler:
             return await self._failed_unexpectedly(call, exc)
 
     async def _handle(
-        self, call: _Call, capability: str, payload: bytes, headers: Mapping[str, str] | None
-    ) -> dict[str, Any]:
-        started = call.started
-        request_id: str | None = None
-        safe_capability = call.capability
+        self, call: RouteCall, capability: str, payload: bytes, headers: Mapping[str, str] | None
+    ) -> RouteAnswer:
         try:
             caller = self._guard.authenticator.authenticate(headers)
         except CAIOError as exc:  # who is asking comes first: nothing else is read
-            return await self._denied(exc, None, None, safe_capability, started)
+            return await self._denied(call, exc)
         call.caller = caller.name
         try:
-            if safe_capability is None:
+            if call.capability is None:
                 raise InvalidRequest(
                     f"capability {capability!r} is not a safe name "
                     "(1-64 of a-z, 0-9, '_', '-', starting with a letter or digit)"
                 )
             body = decode_object(payload, max_bytes=self._settings.max_payload_bytes)
             raw_id = body.get("request_id")
-            request_id = raw_id if isinstance(raw_id, str) and raw_id else None
+            call.request_id = raw_id if isinstance(raw_id, str) and raw_id else None
             request = parse(RouteRequest, body)
         except CAIOError as exc:
-            await self._audit.record(
-                kind="invalid",
-                outcome="invalid",
-                request_id=request_id,
-                caller=caller.name,
-                capability=safe_capability,
-                latency_ms=_elapsed_ms(started),
-                error=exc.to_error(),
-            )
-            return error_reply(exc, request_id)
+            await self._audit.record(call.record("invalid", "invalid", error=exc.to_error()))
+            return error_reply(exc, call.request_id)
 
-        request_id = call.request_id = request.request_id or new_request_id()
-        check = RouteCheck(caller, capability, request, request_id)
+        call.request_id = request.request_id or new_request_id()
+        check = RouteCheck(caller, capability, request, call.request_id)
         try:
             await self._guard.admit(check)
         except AuditUnavailable:
             raise
         except CAIOError as exc:
-            return await self._denied(exc, request_id, caller.name, capability, started)
+            return await self._denied(call, exc)
+        call.request = check.request
         return await self._route(call, capability, check.request, check.service_filter)
 
-    async def _failed_unexpectedly(self, call: _Call, exc: Exception) -> dict[str, Any]:
+    async def _failed_unexpectedly(self, call: RouteCall, exc: Exception) -> ErrorReply:
         """A failure no step answered: ``internal`` (or its own code), and a record of it."""
         if isinstance(exc, CAIOError):
             error = exc
@@ -142,16 +129,7 @@ class RouteHandler:
                 f"internal error ({type(exc).__name__}); the router logged it", retryable=True
             )
         try:
-            await self._audit.record(
-                kind="route",
-                outcome="error",
-                request_id=call.request_id,
-                caller=call.caller,
-                capability=call.capability,
-                decision=call.decision.to_json() if call.decision is not None else None,
-                latency_ms=_elapsed_ms(call.started),
-                error=error.to_error(),
-            )
+            await self._audit.record(call.record("route", "error", error=error.to_error()))
         except AuditUnavailable as audit_error:
             return error_reply(audit_error, call.request_id)
         return error_reply(error, call.request_id)
@@ -178,171 +156,106 @@ class RouteHandler:
             lagging=self._health.violating,
         )
 
-    def _unavailable_for(self, max_p95_ms: float | None) -> Callable[[str], str | None]:
+    def _unavailable_for(self, max_p95_ms: float | None) -> Callable[[str], Exclusion | None]:
         """Live and circuit closed; and, if the caller asked for a p95, delivering it."""
         health = self._health
         if max_p95_ms is None:
             return health.unavailable
 
-        def unavailable(service_id: str) -> str | None:
-            reason = health.unavailable(service_id)
-            if reason is not None:
-                return reason
+        def unavailable(service_id: str) -> Exclusion | None:
+            exclusion = health.unavailable(service_id)
+            if exclusion is not None:
+                return exclusion
             observed = health.observed.observed_p95(service_id)
             if observed is not None and observed > max_p95_ms:
-                return f"observed p95 {observed:g} ms is above {max_p95_ms:g} ms"
+                return Exclusion(
+                    "observed_p95", f"observed p95 {observed:g} ms is above {max_p95_ms:g} ms"
+                )
             return None
 
         return unavailable
 
-    async def _denied(
-        self,
-        error: CAIOError,
-        request_id: str | None,
-        caller: str | None,
-        capability: str | None,
-        started: float,
-    ) -> dict[str, Any]:
+    async def _denied(self, call: RouteCall, error: CAIOError) -> ErrorReply:
         """Unauthenticated, forbidden or over a limit: audited, and no service is called."""
         try:
-            await self._audit.record(
-                kind="denied",
-                outcome="denied",
-                request_id=request_id,
-                caller=caller,
-                capability=capability,
-                latency_ms=_elapsed_ms(started),
-                error=error.to_error(),
-            )
+            await self._audit.record(call.record("denied", "denied", error=error.to_error()))
         except CAIOError as audit_error:
-            return error_reply(audit_error, request_id)
-        return error_reply(error, request_id)
+            return error_reply(audit_error, call.request_id)
+        return error_reply(error, call.request_id)
 
     async def _route(
         self,
-        call: _Call,
+        call: RouteCall,
         capability: str,
         request: RouteRequest,
         permitted: Callable[[str], bool] | None,
-    ) -> dict[str, Any]:
+    ) -> RouteAnswer:
         assert call.request_id is not None
-        request_id, caller, started = call.request_id, call.caller, call.started
+        request_id = call.request_id
         deadline = time.monotonic() + request.timeout_ms / 1000
         decision = call.decision = self.decide(capability, request, permitted)
 
         if not decision.candidates:
             error = NoMatchingService(
                 f"no available service satisfies this {capability} request",
-                details={"excluded": decision.excluded},
+                details={"excluded": decision.excluded, "excluded_codes": decision.excluded_codes},
                 request_id=request_id,
             )
-            await self._record(
-                decision, request_id, caller, "no_match", None, started, error.to_error()
-            )
+            await self._audit.record(call.record("route", "no_match", error=error.to_error()))
             return error_reply(error, request_id)
 
         best = decision.candidates[0]
         if request.dry_run:
-            await self._record(
-                decision, request_id, caller, "ok", best.service_id, started, None, dry_run=True
+            await self._audit.record(
+                call.record("route", "ok", service_id=best.service_id, dry_run=True)
             )
-            return {
-                "status": "ok",
-                "dry_run": True,
-                "request_id": request_id,
-                "capability": capability,
-                "service_id": best.service_id,
-                "guarantees": best.entry.guarantees_json,
-                "candidates": [c.to_json() for c in decision.candidates],
-                "excluded": decision.excluded,
-                "registry_revision": decision.registry_revision,
-                "pool": decision.pool,
-            }
+            return DryRunReply(
+                status="ok",
+                dry_run=True,
+                request_id=request_id,
+                capability=capability,
+                service_id=best.service_id,
+                guarantees=best.entry.guarantees_json,
+                candidates=[
+                    Candidate(service_id=c.service_id, score=c.score) for c in decision.candidates
+                ],
+                excluded=decision.excluded,
+                excluded_codes=decision.excluded_codes,
+                registry_revision=decision.registry_revision,
+                pool=decision.pool,
+            )
 
         forwarded = await self._forwarder.forward(
             decision.candidates,
             capability=capability,
             request_id=request_id,
             context=request.context,
-            caller=caller,
+            caller=call.caller,
             deadline=deadline,
         )
-        attempts = [a.to_json() for a in forwarded.attempts]
+        call.attempts = forwarded.attempts
         if forwarded.reply is None or forwarded.winner is None:
-            return await self._failed(decision, forwarded, request_id, caller, started)
+            failure = forwarded.failure(request_id)
+            outcome: AuditOutcome = "timeout" if failure.code == "timeout" else "error"
+            last = forwarded.attempts[-1].service_id if forwarded.attempts else None
+            await self._audit.record(
+                call.record("route", outcome, service_id=last, error=failure.to_error())
+            )
+            return error_reply(failure, request_id, forwarded.attempts)
 
         winner = forwarded.winner
-        latency_ms = _elapsed_ms(started)
-        await self._record(
-            decision, request_id, caller, "ok", winner.service_id, started, None, attempts=attempts
-        )
-        reply: dict[str, Any] = {
-            "status": "ok",
-            "request_id": request_id,
-            "service_id": winner.service_id,
-            "capability": capability,
-            "guarantees": winner.entry.guarantees_json,
-            "result": forwarded.reply.get("result"),
-            "latency_ms": latency_ms,
-            "attempts": attempts,
-        }
-        if "usage" in forwarded.reply:
-            reply["usage"] = forwarded.reply["usage"]
-        return reply
-
-    async def _failed(
-        self,
-        decision: Decision,
-        forwarded: ForwardResult,
-        request_id: str,
-        caller: str | None,
-        started: float,
-    ) -> dict[str, Any]:
-        error = forwarded.failure(request_id)
-        outcome = "timeout" if error.code == "timeout" else "error"
-        attempts = [a.to_json() for a in forwarded.attempts]
-        last = forwarded.attempts[-1].service_id if forwarded.attempts else None
-        await self._record(
-            decision,
-            request_id,
-            caller,
-            outcome,
-            last,
-            started,
-            error.to_error(),
-            attempts=attempts,
-        )
-        reply = error_reply(error, request_id)
-        reply["attempts"] = attempts
-        return reply
-
-    async def _record(
-        self,
-        decision: Decision,
-        request_id: str,
-        caller: str | None,
-        outcome: str,
-        service_id: str | None,
-        started: float,
-        error: dict[str, Any] | None,
-        *,
-        attempts: list[dict[str, Any]] | None = None,
-        dry_run: bool = False,
-    ) -> None:
-        extra: dict[str, Any] = {}
-        if attempts is not None:
-            extra["attempts"] = attempts
-        if dry_run:
-            extra["dry_run"] = True
-        await self._audit.record(
-            kind="route",
-            outcome=outcome,
+        latency_ms = call.elapsed_ms()
+        await self._audit.record(call.record("route", "ok", service_id=winner.service_id))
+        reply = RouteReply(
+            status="ok",
             request_id=request_id,
-            caller=caller,
-            capability=decision.capability,
-            service_id=service_id,
-            decision=decision.to_json(),
-            latency_ms=_elapsed_ms(started),
-            error=error,
-            extra=extra,
+            service_id=winner.service_id,
+            capability=capability,
+            guarantees=winner.entry.guarantees_json,
+            result=forwarded.reply.get("result"),
+            latency_ms=latency_ms,
+            attempts=forwarded.attempts,
         )
+        if "usage" in forwarded.reply:
+            reply.usage = forwarded.reply["usage"]
+        return reply

@@ -15,7 +15,8 @@ from typing import Annotated, Any
 
 from faststream import Path
 
-from caio.asyncapi._messages import (
+from caio_integration.subjects import Subjects
+from caio_integration.wire import (
     DeregisterReply,
     DiscoverReply,
     DiscoverRequest,
@@ -33,13 +34,15 @@ from caio.asyncapi._messages import (
     RegisterReply,
     RegisterRequest,
     RouteReply,
+    RouteRequest,
     ServiceIdRequest,
     ServiceReply,
+    ServiceRequest,
+    StatsReply,
+    StatsRequest,
     ValidateReply,
     ValidateRequest,
 )
-from caio_integration.subjects import Subjects
-from caio_integration.wire import RouteRequest, ServiceRequest
 
 __all__ = ["REQUEST_REPLY", "ROUTER_QUEUE", "RequestReply"]
 
@@ -50,7 +53,7 @@ ROUTER_QUEUE = "caio-router"
 
 
 async def registry_register(body: RegisterRequest) -> RegisterReply | ErrorReply:
-    raise NotImplementedError  # documentation only; broker/registry.py serves this
+    raise NotImplementedError  # documentation only; caio_broker.registry serves this
 
 
 async def registry_deregister(body: ServiceIdRequest) -> DeregisterReply | ErrorReply:
@@ -73,8 +76,12 @@ async def registry_validate(body: ValidateRequest) -> ValidateReply | ErrorReply
     raise NotImplementedError
 
 
+async def registry_stats(body: StatsRequest) -> StatsReply | ErrorReply:
+    raise NotImplementedError
+
+
 async def keys_create(body: KeyCreateRequest) -> KeyCreateReply | ErrorReply:
-    raise NotImplementedError  # broker/auth/admin.py serves this
+    raise NotImplementedError  # caio_broker.auth.admin serves this
 
 
 async def keys_list(body: KeyListRequest) -> KeyListReply | ErrorReply:
@@ -88,7 +95,7 @@ async def keys_revoke(body: KeyRevokeRequest) -> KeyRevokeReply | ErrorReply:
 async def route(
     body: RouteRequest, capability: Annotated[str, Path()]
 ) -> RouteReply | DryRunReply | ErrorReply:
-    raise NotImplementedError  # broker/router.py serves this with raw nats-py
+    raise NotImplementedError  # caio_broker.router serves this with raw nats-py
 
 
 async def service_request(
@@ -96,7 +103,7 @@ async def service_request(
     service_id: Annotated[str, Path()],
     capability: Annotated[str, Path()],
 ) -> ServiceReply | ErrorReply:
-    raise NotImplementedError  # workers/base.py serves this
+    raise NotImplementedError  # caio_integration.bridge serves this
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +191,15 @@ REQUEST_REPLY: tuple[RequestReply, ...] = (
         registry_validate,
         "Validate a contract without registering it.",
         "Both contract dialects are accepted." + _READ_NOTE + _REGISTRY_NOTE,
+    ),
+    RequestReply(
+        "registry_stats",
+        lambda s: s.registry("stats"),
+        registry_stats,
+        "Extension: what one router observed of each service, beside its contract.",
+        "Observed p50/p95/p99, error rate, circuit state and live instances, from the"
+        " answering router (routers do not share observations), and how many heartbeats"
+        " and registrations it could not use." + _READ_NOTE + _REGISTRY_NOTE,
     ),
     RequestReply(
         "route",

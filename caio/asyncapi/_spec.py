@@ -33,10 +33,9 @@ from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
-from caio.asyncapi._messages import AuthorizationHeaders, HeartbeatMessage
 from caio.asyncapi._operations import REQUEST_REPLY, RequestReply
 from caio_integration.subjects import DEFAULT_PREFIX, SAFE_TOKEN, Subjects
-from caio_integration.wire import AuditRecord
+from caio_integration.wire import AuditRecord, AuthorizationHeaders, Heartbeat
 
 __all__ = [
     "SPEC_FORMATS",
@@ -132,7 +131,7 @@ def build_spec_app(prefix: str = DEFAULT_PREFIX) -> AsyncAPI:
         subjects.heartbeat("{service_id}"),
         title="heartbeat",
         description=_HEARTBEAT_DESCRIPTION,
-        schema=HeartbeatMessage,
+        schema=Heartbeat,
     )
     broker.publisher(
         subjects.audit("{kind}", "{service_id}"),

@@ -19,7 +19,7 @@ import threading
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import nats
 from nats.aio.client import Client as NATS
@@ -33,12 +33,13 @@ from caio_integration.contracts._files import contract_body
 from caio_integration.errors import CAIOError, ServiceUnavailable, Timeout, error_class_for
 from caio_integration.subjects import DEFAULT_PREFIX, Subjects
 from caio_integration.wire import (
-    Discovery,
-    Registration,
-    RouteResult,
-    ServiceInfo,
+    DiscoverReply,
+    DryRunReply,
+    GetReply,
+    RegisterReply,
+    RouteReply,
     ServiceSummary,
-    Validation,
+    ValidateReply,
     new_request_id,
 )
 
@@ -146,19 +147,19 @@ class CAIOClient:
 
     async def register_service(
         self, contract: ContractSource, *, replace: bool = False
-    ) -> Registration:
+    ) -> RegisterReply:
         body = _contract_body(contract)
         if replace:
             body["replace"] = True
         reply = await self.request(self.subjects.registry("register"), body)
-        return Registration.model_validate(reply)
+        return RegisterReply.model_validate(reply)
 
     async def deregister_service(self, service_id: str) -> None:
         await self.request(self.subjects.registry("deregister"), {"service_id": service_id})
 
-    async def get_service(self, service_id: str) -> ServiceInfo:
+    async def get_service(self, service_id: str) -> GetReply:
         reply = await self.request(self.subjects.registry("get"), {"service_id": service_id})
-        return ServiceInfo.model_validate(reply)
+        return GetReply.model_validate(reply)
 
     async def list_services(self, capability: str | None = None) -> list[ServiceSummary]:
         body = {"capability": capability} if capability else {}
@@ -170,13 +171,13 @@ class CAIOClient:
         capabilities: list[str],
         guarantees: Mapping[str, Any] | None = None,
         constraints: Mapping[str, Any] | None = None,
-    ) -> Discovery:
+    ) -> DiscoverReply:
         body = {
             "capabilities": capabilities,
             "guarantees": dict(guarantees or {}),
             "constraints": dict(constraints or {}),
         }
-        return Discovery.model_validate(
+        return DiscoverReply.model_validate(
             await self.request(self.subjects.registry("discover"), body)
         )
 
@@ -188,9 +189,9 @@ class CAIOClient:
         )["services"]
         return services
 
-    async def validate_contract(self, contract: ContractSource) -> Validation:
+    async def validate_contract(self, contract: ContractSource) -> ValidateReply:
         reply = await self.request(self.subjects.registry("validate"), _contract_body(contract))
-        return Validation.model_validate(reply)
+        return ValidateReply.model_validate(reply)
 
     # -- API keys (admin keys only) ------------------------------------------
 
@@ -225,6 +226,35 @@ class CAIOClient:
 
     # -- routing -------------------------------------------------------------
 
+    @overload
+    async def route_request(
+        self,
+        capability: str,
+        context: Mapping[str, Any],
+        *,
+        requirements: list[str] | None = None,
+        guarantees: Mapping[str, Any] | None = None,
+        constraints: Mapping[str, Any] | None = None,
+        timeout_ms: int = 30_000,
+        dry_run: Literal[False] = False,
+        request_id: str | None = None,
+    ) -> RouteReply: ...
+
+    @overload
+    async def route_request(
+        self,
+        capability: str,
+        context: Mapping[str, Any],
+        *,
+        requirements: list[str] | None = None,
+        guarantees: Mapping[str, Any] | None = None,
+        constraints: Mapping[str, Any] | None = None,
+        timeout_ms: int = 30_000,
+        dry_run: Literal[True],
+        request_id: str | None = None,
+    ) -> DryRunReply: ...
+
+    @overload
     async def route_request(
         self,
         capability: str,
@@ -236,7 +266,21 @@ class CAIOClient:
         timeout_ms: int = 30_000,
         dry_run: bool = False,
         request_id: str | None = None,
-    ) -> RouteResult:
+    ) -> RouteReply | DryRunReply: ...
+
+    async def route_request(
+        self,
+        capability: str,
+        context: Mapping[str, Any],
+        *,
+        requirements: list[str] | None = None,
+        guarantees: Mapping[str, Any] | None = None,
+        constraints: Mapping[str, Any] | None = None,
+        timeout_ms: int = 30_000,
+        dry_run: bool = False,
+        request_id: str | None = None,
+    ) -> RouteReply | DryRunReply:
+        """The routed answer, or with ``dry_run`` the decision alone (see ``dry_run``)."""
         body: dict[str, Any] = {"context": dict(context), "timeout_ms": timeout_ms}
         if requirements:
             body["requirements"] = requirements
@@ -250,7 +294,26 @@ class CAIOClient:
             body["request_id"] = request_id
         # The router answers within timeout_ms; give the reply a moment to travel back.
         reply = await self.request(self.subjects.route(capability), body, timeout_ms / 1000 + 2.0)
-        return RouteResult.model_validate(reply)
+        if reply.get("dry_run") is True:
+            return DryRunReply.model_validate(reply)
+        return RouteReply.model_validate(reply)
+
+    async def route(
+        self, capability: str, context: Mapping[str, Any], **options: Any
+    ) -> RouteReply:
+        """Route one request and return the chosen service's answer."""
+        answer = await self.route_request(capability, context, **options)
+        if not isinstance(answer, RouteReply):
+            raise TypeError("route() does not do dry runs: use dry_run()")
+        return answer
+
+    async def dry_run(
+        self, capability: str, context: Mapping[str, Any] | None = None, **options: Any
+    ) -> DryRunReply:
+        """The routing decision for a request, calling no service."""
+        answer = await self.route_request(capability, context or {}, dry_run=True, **options)
+        assert isinstance(answer, DryRunReply)
+        return answer
 
     # -- durable jobs (docs/jobs.md) -------------------------------------------
 
@@ -325,28 +388,31 @@ class SyncCAIOClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def register_service(self, contract: ContractSource, *, replace: bool = False) -> Registration:
+    def register_service(self, contract: ContractSource, *, replace: bool = False) -> RegisterReply:
         return self._run(self._client.register_service(contract, replace=replace))
 
     def deregister_service(self, service_id: str) -> None:
         self._run(self._client.deregister_service(service_id))
 
-    def get_service(self, service_id: str) -> ServiceInfo:
+    def get_service(self, service_id: str) -> GetReply:
         return self._run(self._client.get_service(service_id))
 
     def list_services(self, capability: str | None = None) -> list[ServiceSummary]:
         return self._run(self._client.list_services(capability))
 
-    def discover_services(self, capabilities: list[str], **kwargs: Any) -> Discovery:
+    def discover_services(self, capabilities: list[str], **kwargs: Any) -> DiscoverReply:
         return self._run(self._client.discover_services(capabilities, **kwargs))
 
-    def validate_contract(self, contract: ContractSource) -> Validation:
+    def validate_contract(self, contract: ContractSource) -> ValidateReply:
         return self._run(self._client.validate_contract(contract))
 
     def route_request(
         self, capability: str, context: Mapping[str, Any], **kwargs: Any
-    ) -> RouteResult:
-        return self._run(self._client.route_request(capability, context, **kwargs))
+    ) -> RouteReply | DryRunReply:
+        answer: RouteReply | DryRunReply = self._run(
+            self._client.route_request(capability, context, **kwargs)
+        )
+        return answer
 
     def submit_job(self, capability: str, context: Mapping[str, Any], **kwargs: Any) -> str:
         return self._run(self._client.submit_job(capability, context, **kwargs))

@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "RETRYABLE_CODES",
     "CAIOError",
     "Conflict",
     "Forbidden",
@@ -159,6 +160,11 @@ _BY_CODE: dict[str, type[CAIOError]] = {
 }
 
 STABLE_CODES: frozenset[str] = frozenset(_BY_CODE)
+# Codes after which the same request may succeed later: the classes retryable by
+# default, and ``internal`` (an audit write or JetStream call that failed for now).
+RETRYABLE_CODES: frozenset[str] = frozenset(
+    {code for code, cls in _BY_CODE.items() if cls.default_retryable} | {"internal"}
+)
 
 
 def error_class_for(code: str) -> type[CAIOError]:

@@ -146,9 +146,11 @@ class Subjects:
     def dead_letter_stream(self) -> str:
         return self.jetstream_name("CAIO_DEAD")
 
-    def token_position(self, subject: str, index: int) -> str | None:
-        """The token at ``index`` after the prefix (``route.<cap>`` -> 1)."""
-        if not subject.startswith(self.prefix + "."):
-            return None
-        tokens = subject[len(self.prefix) + 1 :].split(".")
-        return tokens[index] if index < len(tokens) else None
+    def name_in(self, subject: str, area: str) -> str:
+        """What ``<prefix>.<area>.<name>`` names: the capability of a route or job, the
+        operation of a registry or keys request, the service of a heartbeat.
+
+        The one place a subject is sliced. The subscription's wildcard already
+        matched ``subject``, so only the tail is cut off, at no parsing cost.
+        """
+        return subject[len(self.prefix) + len(area) + 2 :]

@@ -42,7 +42,7 @@ PREFIXES = ["caio", "t0a1b2c3d4e", "acme.prod-1"]
 NOT_SUBJECTS = {
     "prefix": "the prefix itself",
     "jetstream_name": "builds the stream and bucket names checked below",
-    "token_position": "parses a subject, builds none",
+    "name_in": "parses a subject, builds none",
 }
 STREAMS = ("audit_stream", "jobs_stream", "results_stream", "dead_letter_stream")
 BUCKETS = ("registry_bucket", "keys_bucket")

@@ -15,10 +15,10 @@ import yaml
 
 from caio.asyncapi import asyncapi_document
 from caio_broker.auth import keys as auth_keys
-from caio_broker.auth.admin import _CreateBody, _KeyBody
 from caio_integration.errors import STABLE_CODES
 from caio_integration.subjects import REGISTRY_OPERATIONS
-from caio_integration.wire import AuditKind
+from caio_integration.wire import ApiKeyInfo, AuditKind, KeyCreateReply, KeyPolicy
+from caio_integration.wire.keys import _GLOB
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMITTED = ROOT / "docs" / "asyncapi.yaml"
@@ -27,6 +27,7 @@ KEYS_OPERATIONS = ("create", "list", "revoke")
 PROTOCOL_SUBJECTS = {
     *(f"caio.registry.{operation}" for operation in REGISTRY_OPERATIONS),
     *(f"caio.keys.{operation}" for operation in KEYS_OPERATIONS),
+    "caio.registry.stats",  # extension
     "caio.route.{capability}",
     "caio.svc.{service_id}.{capability}",
     "caio.heartbeat.{service_id}",
@@ -79,8 +80,8 @@ def test_every_request_reply_operation_documents_its_error_reply(document: dict[
     receiving = {
         name: op for name, op in document["operations"].items() if op["action"] == "receive"
     }
-    # + route, service request
-    assert len(receiving) == len(REGISTRY_OPERATIONS) + len(KEYS_OPERATIONS) + 2
+    # + stats, route, service request
+    assert len(receiving) == len(REGISTRY_OPERATIONS) + len(KEYS_OPERATIONS) + 3
     for name, operation in receiving.items():
         replies = [ref["$ref"].rsplit("/", 1)[-1] for ref in operation["reply"]["messages"]]
         assert "ErrorReply" in replies, name
@@ -137,31 +138,28 @@ def test_denials_are_described_on_every_router_subject(document: dict[str, Any])
                 assert f"`{code}`" in channel["description"], (address, code)
 
 
-def test_keys_bodies_mirror_the_key_administration(document: dict[str, Any]) -> None:
+def test_keys_bodies_mirror_the_stored_keys(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     create = schemas["KeyCreateRequest"]
-    assert set(create["properties"]) == {*_CreateBody.model_fields, "request_id"}
     assert create["required"] == ["name", "role"]
-    assert set(schemas["KeyRevokeRequest"]["properties"]) == {*_KeyBody.model_fields, "request_id"}
+    assert set(schemas["KeyRevokeRequest"]["properties"]) == {"key", "request_id"}
     public = set(auth_keys.ApiKey.model_fields) - {"secret_sha256"}
     assert set(schemas["ApiKeyInfo"]["properties"]) == public
     assert set(schemas["ApiKeyInfo"]["required"]) == public  # public() dumps every field
     reply = schemas["KeyCreateReply"]
     assert set(reply["properties"]) == {"status", "secret", *public}
     assert set(reply["required"]) == {"status", "secret", *public}
-    policy = set(auth_keys.CallerPolicy.model_fields)
-    assert set(schemas["KeyPolicy"]["properties"]) == policy
+    assert auth_keys.CallerPolicy is KeyPolicy  # the stored policy is the one on the wire
+    assert set(schemas["KeyPolicy"]["properties"]) == set(KeyPolicy.model_fields)
     roles = set(typing.get_args(auth_keys.Role))
     assert set(create["properties"]["role"]["enum"]) == roles
     glob = create["properties"]["services"]["anyOf"][0]["items"]["pattern"]
-    assert glob == auth_keys._GLOB.pattern
+    assert glob == _GLOB.pattern
     assert set(schemas["KeyListReply"]["required"]) == {"status", "keys", "count"}
     assert set(schemas["KeyRevokeReply"]["required"]) == {"status", "key_id", "name"}
 
 
 def test_a_real_key_record_fits_the_documented_replies() -> None:
-    from caio.asyncapi._messages import ApiKeyInfo, KeyCreateReply
-
     secret, key_id, digest = auth_keys.new_secret()
     key = auth_keys.ApiKey(
         key_id=key_id,

@@ -19,18 +19,19 @@ def error(code: str, **details: object) -> dict[str, object]:
         (error("service_unavailable"), True),
         (error("invalid_request"), False),
         (error("forbidden"), False),
+        (error("no_matching_service", excluded_codes={"a": "guarantee_unmet"}), False),
+        (error("no_matching_service", excluded_codes={"a": "unavailable"}), True),
         (
-            error("no_matching_service", excluded={"a": "p95 latency bound 9 ms is above 1 ms"}),
-            False,
+            error("no_matching_service", excluded_codes={"a": "circuit_open", "b": "observed_p95"}),
+            True,
         ),
-        (error("no_matching_service", excluded={"a": "unavailable: no live worker"}), True),
+        (error("no_matching_service", excluded_codes={"a": "circuit_open", "b": "privacy"}), False),
+        # Decided by the code, not the text: a sentence that merely starts alike is no reason.
         (
             error(
                 "no_matching_service",
-                excluded={
-                    "a": "unavailable: circuit open after repeated failures",
-                    "b": "is not HIPAA compliant",
-                },
+                excluded={"a": "unavailable: no live worker"},
+                excluded_codes={"a": "not_permitted"},
             ),
             False,
         ),

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from caio_broker.catalog import Catalog
-from caio_broker.matching import MatchQuery, match
+from caio_broker.matching import Exclusion, MatchQuery, match
 from caio_broker.scoring import contract_score
 from caio_integration.contracts import ServiceContract
 from caio_integration.wire import RouteConstraints, RouteGuarantees
@@ -75,7 +75,7 @@ def query(capability: str = "code_review", **kwargs: Any) -> MatchQuery:
     )
 
 
-def everyone(_: str) -> str | None:
+def everyone(_: str) -> Exclusion | None:
     return None  # every service has a live worker
 
 
@@ -116,6 +116,20 @@ FILTER_CASES = [
 ]
 
 
+# What a program reads: the stable code of each kind of exclusion.
+CODE_OF = {
+    "max_p95_latency_ms": "guarantee_unmet",
+    "min_accuracy": "guarantee_unmet",
+    "max_cost_per_token": "cost",
+    "data_locality": "privacy",
+    "hipaa_compliant": "privacy",
+    "min_context_tokens": "context_too_small",
+    "service_ids": "not_requested",
+    "exclude_service_ids": "excluded_by_request",
+    "requirements": "capability_missing",
+}
+
+
 @pytest.mark.parametrize(("contract", "asked", "accepted", "reason"), FILTER_CASES)
 def test_each_constraint_accepts_or_excludes_with_a_reason(
     contract: ServiceContract, asked: dict[str, Any], accepted: bool, reason: str
@@ -125,12 +139,15 @@ def test_each_constraint_accepts_or_excludes_with_a_reason(
     assert [c.service_id for c in decision.candidates] == (["s"] if accepted else [])
     if not accepted:
         assert reason in decision.excluded["s"]
+        assert decision.excluded_codes["s"] == CODE_OF[next(iter(asked))]
 
 
 def test_an_unavailable_service_is_excluded_last() -> None:
-    decision = match(catalog_of(make("s")), query(), lambda _: "unavailable: no live worker")
+    down = Exclusion("unavailable", "unavailable: no live worker")
+    decision = match(catalog_of(make("s")), query(), lambda _: down)
 
     assert decision.excluded == {"s": "unavailable: no live worker"}
+    assert decision.excluded_codes == {"s": "unavailable"}
 
 
 RANKING_CASES = [
@@ -340,7 +357,7 @@ def test_a_limited_scan_stops_once_it_has_enough_candidates() -> None:
     catalog = catalog_of(*(make(f"s{i:03d}", p95=100 + i) for i in range(100)))
     looked_at: list[str] = []
 
-    def unavailable(service_id: str) -> str | None:
+    def unavailable(service_id: str) -> Exclusion | None:
         looked_at.append(service_id)
         return None
 

@@ -7,30 +7,26 @@ change is audited (kind ``keys``, an extension of the protocol's kinds).
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
-
-from pydantic import Field
+from typing import Any
 
 from caio_broker.audit import AuditLog
 from caio_broker.auth.guard import Caller
-from caio_broker.auth.keys import CallerPolicy, KeyStore, Role, ServiceGlob
+from caio_broker.auth.keys import KeyStore
 from caio_integration.errors import Forbidden, InvalidRequest
-from caio_integration.wire import RequestBody, Token, parse
+from caio_integration.wire import (
+    ApiKeyInfo,
+    AuditRecord,
+    KeyCreateReply,
+    KeyCreateRequest,
+    KeyListReply,
+    KeyListRequest,
+    KeyRevokeReply,
+    KeyRevokeRequest,
+    ReplyBody,
+    parse,
+)
 
 __all__ = ["KeyAdmin"]
-
-
-class _CreateBody(RequestBody):
-    name: Token
-    role: Role
-    capabilities: list[Token] | None = None
-    services: list[ServiceGlob] | None = None
-    expires_in_s: Annotated[float, Field(gt=0)] | None = None
-    policy: CallerPolicy = Field(default_factory=CallerPolicy)
-
-
-class _KeyBody(RequestBody):
-    key: Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class KeyAdmin:
@@ -42,23 +38,24 @@ class KeyAdmin:
 
     async def handle(
         self, operation: str, body: dict[str, Any], caller: Caller, request_id: str | None
-    ) -> dict[str, Any]:
+    ) -> ReplyBody:
         if not caller.at_least("admin"):
             raise Forbidden(f"key {caller.name} may not manage API keys (admin only)")
         if operation == "create":
-            return await self._create(parse(_CreateBody, body), caller, request_id)
+            return await self._create(parse(KeyCreateRequest, body), caller, request_id)
         if operation == "list":
-            keys = [key.public() for key in await self._keys.all()]
-            return {"status": "ok", "keys": keys, "count": len(keys)}
+            parse(KeyListRequest, body)
+            keys = [ApiKeyInfo(**key.public()) for key in await self._keys.all()]
+            return KeyListReply(status="ok", keys=keys, count=len(keys))
         if operation == "revoke":
-            key = await self._keys.revoke(parse(_KeyBody, body).key)
+            key = await self._keys.revoke(parse(KeyRevokeRequest, body).key)
             await self._record("revoked", key.name, caller, request_id)
-            return {"status": "revoked", "key_id": key.key_id, "name": key.name}
+            return KeyRevokeReply(status="revoked", key_id=key.key_id, name=key.name)
         raise InvalidRequest(f"unknown keys operation {operation!r}; use create, list or revoke")
 
     async def _create(
-        self, body: _CreateBody, caller: Caller, request_id: str | None
-    ) -> dict[str, Any]:
+        self, body: KeyCreateRequest, caller: Caller, request_id: str | None
+    ) -> KeyCreateReply:
         secret, key = await self._keys.create(
             body.name,
             body.role,
@@ -68,13 +65,15 @@ class KeyAdmin:
             expires_at=time.time() + body.expires_in_s if body.expires_in_s else None,
         )
         await self._record("created", key.name, caller, request_id)
-        return {"status": "created", "secret": secret, **key.public()}
+        return KeyCreateReply(status="created", secret=secret, **key.public())
 
     async def _record(self, action: str, name: str, caller: Caller, request_id: str | None) -> None:
         await self._audit.record(
-            kind="keys",
-            outcome="ok",
-            request_id=request_id,
-            caller=caller.name,
-            decision={"action": action, "key": name},
+            AuditRecord(
+                kind="keys",
+                outcome="ok",
+                request_id=request_id,
+                caller=caller.name,
+                decision={"action": action, "key": name},
+            )
         )

@@ -25,7 +25,6 @@ import re
 import secrets
 import time
 from collections.abc import Iterable
-from typing import Annotated, Literal
 
 from nats.js import JetStreamContext
 from nats.js.errors import (
@@ -34,42 +33,22 @@ from nats.js.errors import (
     NoKeysError,
 )
 from nats.js.kv import KeyValue
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from caio_broker.revisions import RevisionClock
 from caio_broker.store import open_bucket
 from caio_integration._json import dumps, loads
 from caio_integration.errors import Conflict, NotFound
 from caio_integration.subjects import Subjects
-from caio_integration.wire import Token
+from caio_integration.wire import KeyPolicy, Role, ServiceGlob, Token
 
 __all__ = ["ApiKey", "CallerPolicy", "KeyStore", "Role", "new_secret", "split_secret"]
 
-Role = Literal["caller", "publisher", "admin"]
 ROLE_RANK: dict[str, int] = {"caller": 0, "publisher": 1, "admin": 2}
+# The policy on the wire is the one stored with the key.
+CallerPolicy = KeyPolicy
 
 _SECRET = re.compile(r"^caio_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
-# A service glob: subject-token characters plus * and ? (never '.', '>' or spaces).
-_GLOB = re.compile(r"^[a-z0-9*?][a-z0-9_*?-]{0,63}$")
-
-
-def _safe_glob(value: str) -> str:
-    if not _GLOB.fullmatch(value):
-        raise ValueError(f"{value!r} is not a service id glob (a-z, 0-9, _, -, *, ?)")
-    return value
-
-
-ServiceGlob = Annotated[str, AfterValidator(_safe_glob)]
-
-
-class CallerPolicy(BaseModel):
-    """Limits that travel with a key and that its requests cannot lift."""
-
-    model_config = ConfigDict(strict=True, frozen=True, extra="forbid")
-
-    data_locality: list[str] | None = None  # only services in one of these places
-    hipaa_compliant: bool = False  # only HIPAA-compliant services
-    requests_per_minute: Annotated[int, Field(gt=0)] | None = None  # across all routers
 
 
 class ApiKey(BaseModel):

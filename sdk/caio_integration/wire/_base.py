@@ -1,21 +1,23 @@
-"""Typed bodies of the CAIO wire protocol (PROTOCOL.md v1).
+"""The bases of every wire message, and how a body is parsed (PROTOCOL.md v1).
 
-These models parse what arrives on a subject, strictly: known fields are
+Request models parse what arrives on a subject, strictly: known fields are
 type-checked (``"5000"`` is not a latency) and an unknown field in a request
 is refused with its name and the field that was probably meant, because a
 misspelled constraint that is ignored routes without that constraint.
 Messages a peer sends on its own initiative (heartbeats, service requests)
 keep ignoring unknown fields, so workers in any language may add their own.
 Names that become subject tokens are checked against ``SAFE_TOKEN`` here,
-before anything subscribes or publishes.
+before anything subscribes or publishes. Replies and records (``ReplyBody``)
+are built by the server and read leniently by clients.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import time
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -32,19 +34,18 @@ from caio_integration.subjects import SAFE_TOKEN
 from caio_integration.wire._unknown_fields import suggest, unknown_field_message
 
 __all__ = [
-    "AuditRecord",
-    "Heartbeat",
+    "EpochSeconds",
+    "NonNegative",
     "PeerBody",
+    "ReplyBody",
     "RequestBody",
-    "RouteConstraints",
-    "RouteGuarantees",
-    "RouteRequest",
-    "ServiceRequest",
+    "RequestId",
     "Token",
     "WireBody",
     "new_request_id",
     "now_ms",
     "parse",
+    "rfc3339_now",
     "validation_messages",
 ]
 
@@ -60,6 +61,7 @@ def _safe_token(value: str) -> str:
 
 Token = Annotated[str, AfterValidator(_safe_token)]
 NonNegative = Annotated[float, Field(ge=0)]
+RequestId = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class WireBody(BaseModel):
@@ -106,87 +108,29 @@ EpochSeconds = Annotated[
 ]
 
 
-class RequestBody(WireBody):
-    """A registry or keys request: its own fields plus an optional ``request_id``."""
+class ReplyBody(BaseModel):
+    """Base of every reply and record: built by the server, parsed leniently by clients.
 
-    request_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-
-
-class RouteGuarantees(WireBody):
-    max_p95_latency_ms: NonNegative | None = None
-    min_accuracy: Annotated[float, Field(ge=0, le=1)] | None = None
-
-
-class RouteConstraints(WireBody):
-    max_cost_per_token: NonNegative | None = None
-    data_locality: list[str] | None = None
-    hipaa_compliant: bool | None = None
-    min_context_tokens: Annotated[int, Field(ge=0)] | None = None
-    service_ids: list[Token] | None = None
-    exclude_service_ids: list[Token] | None = None
-
-
-class RouteRequest(WireBody):
-    """What a caller sends to ``caio.route.<capability>``."""
-
-    request_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
-    requirements: list[Token] = Field(default_factory=list)
-    guarantees: RouteGuarantees = Field(default_factory=RouteGuarantees)
-    constraints: RouteConstraints = Field(default_factory=RouteConstraints)
-    context: dict[str, Any] = Field(default_factory=dict)
-    timeout_ms: Annotated[int, Field(gt=0, le=3_600_000)] = 30_000
-    dry_run: bool = False
-
-
-class ServiceRequest(PeerBody):
-    """What the router sends to ``caio.svc.<service_id>.<capability>``.
-
-    ``deadline_ms`` is an absolute Unix time in milliseconds: past it the
-    router has stopped waiting, so a worker should not start (or go on).
+    A server builds one with the fields it sends (``None`` where the protocol
+    says null); extension fields it leaves unset are not sent. A client keeps
+    fields a newer server adds (``extra="allow"``), so an old SDK drops nothing.
     """
-
-    request_id: str
-    capability: Token
-    context: dict[str, Any] = Field(default_factory=dict)
-    caller: str | None = None
-    deadline_ms: int | None = None
-
-
-class Heartbeat(PeerBody):
-    """A bridge worker instance is alive (sent on start and at least every 5 s).
-
-    ``ts`` is the sender's clock, RFC 3339 text or epoch seconds; it is
-    parsed to epoch seconds. Liveness uses the router's own clock, so a
-    worker's skewed clock never makes it look dead or alive.
-    """
-
-    service_id: Token
-    instance_id: Annotated[str, Field(min_length=1, max_length=128)]
-    ts: EpochSeconds
-    stopping: bool = Field(
-        False, description="Extension: the worker is shutting down; drop it at once."
-    )
-
-
-AuditKind = Literal["route", "registry", "denied", "invalid", "keys"]  # "keys": extension
-AuditOutcome = Literal["ok", "error", "no_match", "denied", "invalid", "timeout"]
-
-
-class AuditRecord(BaseModel):
-    """One decision, as stored in stream ``CAIO_AUDIT``."""
 
     model_config = ConfigDict(extra="allow")
 
-    ts: str
-    kind: AuditKind
-    request_id: str | None
-    caller: str | None
-    capability: str | None
-    service_id: str | None
-    outcome: AuditOutcome
-    decision: dict[str, Any] | None = None
-    latency_ms: float | None = None
-    error: dict[str, Any] | None = None
+    def to_json(self) -> bytes:
+        """The message as sent: exactly the fields that were set."""
+        return self.__pydantic_serializer__.to_json(self, exclude_unset=True)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The message as a JSON-able dict (what ``to_json`` sends)."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+class RequestBody(WireBody):
+    """A registry or keys request: its own fields plus an optional ``request_id``."""
+
+    request_id: RequestId | None = None
 
 
 def new_request_id() -> str:
@@ -196,6 +140,22 @@ def new_request_id() -> str:
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@functools.lru_cache(maxsize=2)
+def _utc_second(second: int) -> str:
+    return dt.datetime.fromtimestamp(second, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def rfc3339_now() -> str:
+    """Now in UTC with microseconds, e.g. ``2026-11-22T23:38:08.123456Z``.
+
+    Every audit record needs one; formatting a datetime each time was a
+    visible cost on the route path, so each second is formatted once and
+    the microseconds appended.
+    """
+    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    return f"{_utc_second(second)}.{micros:06d}Z"
 
 
 def validation_messages(exc: ValidationError, model: type[BaseModel] | None = None) -> list[str]:

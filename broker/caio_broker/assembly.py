@@ -1,0 +1,114 @@
+"""What a started router is made of, built in one place, in dependency order.
+
+``assemble`` connects each part to the ones it needs (the audit log to the
+reply mux, the guard to the key store and the limiter, the forwarder to the
+limits and the circuits...) and returns them together, so the router holds
+one ``RouterParts`` instead of a dozen attributes that are ``None`` until
+it starts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import structlog
+from nats.aio.client import Client as NATS
+
+from caio_broker.audit import AuditLog
+from caio_broker.auth.admin import KeyAdmin
+from caio_broker.auth.guard import (
+    Authenticator,
+    CapabilityAllowed,
+    Check,
+    PolicyHookCheck,
+    PrivacyEnforced,
+    RateLimit,
+    RouteGuard,
+    ServicesAllowed,
+)
+from caio_broker.auth.hook import entry_point_hook, subject_hook
+from caio_broker.auth.keys import KeyStore
+from caio_broker.catalog import Catalog
+from caio_broker.forwarding import Forwarder, ForwardGuards
+from caio_broker.health import ServiceHealth
+from caio_broker.limits import ServiceLimits
+from caio_broker.ratelimit import SlidingWindowLimiter
+from caio_broker.registry import Registry
+from caio_broker.replymux import ReplyMux
+from caio_broker.routing import RouteHandler
+from caio_broker.store import ContractStore
+from caio_integration.subjects import Subjects
+
+if TYPE_CHECKING:
+    from caio_broker.router import AuthSettings, RouterConfig
+
+__all__ = ["RouterParts", "assemble"]
+
+log = structlog.get_logger("caio.router")
+
+
+@dataclass(frozen=True, slots=True)
+class RouterParts:
+    nc: NATS
+    requests: ReplyMux
+    audit: AuditLog
+    keys: KeyStore
+    guard: RouteGuard
+    key_admin: KeyAdmin
+    store: ContractStore
+    registry: Registry
+    limits: ServiceLimits
+    routes: RouteHandler
+
+
+async def assemble(
+    nc: NATS, config: RouterConfig, subjects: Subjects, catalog: Catalog, health: ServiceHealth
+) -> RouterParts:
+    """Every part of a router on connection ``nc``, its streams and buckets ensured."""
+    js = nc.jetstream()
+    requests = await ReplyMux(nc).start()
+    audit = AuditLog(js, subjects, config.audit, requests)
+    await audit.ensure_stream()
+    keys = await KeyStore.open(js, subjects, config.replicas)
+    await keys.follow()
+    limiter = SlidingWindowLimiter(js, subjects, replicas=config.replicas)
+    guard = build_guard(nc, config.auth, limiter, keys)
+    store = await ContractStore.open(js, subjects.registry_bucket, config.replicas)
+    limits = ServiceLimits(js, subjects, limiter, config.replicas)
+    guards = ForwardGuards(limits=limits, breakers=health.breakers, observe=health.attempt_done)
+    forwarder = Forwarder(requests, subjects, health.liveness, config.forward, guards)
+    return RouterParts(
+        nc=nc,
+        requests=requests,
+        audit=audit,
+        keys=keys,
+        guard=guard,
+        key_admin=KeyAdmin(keys, audit),
+        store=store,
+        registry=Registry(store, catalog, health, audit),
+        limits=limits,
+        routes=RouteHandler(catalog, health, forwarder, audit, guard, config.route),
+    )
+
+
+def build_guard(
+    nc: NATS, auth: AuthSettings, limiter: SlidingWindowLimiter, keys: KeyStore
+) -> RouteGuard:
+    """Who may route what: the key checks, the caller's rate limit, the governance hooks."""
+    if not auth.required:
+        log.warning(
+            "AUTHENTICATION IS OFF",
+            detail="--insecure-no-auth: any client that reaches NATS may route and register",
+        )
+    checks: list[Check] = [
+        CapabilityAllowed(),
+        ServicesAllowed(),
+        PrivacyEnforced(),
+        RateLimit(limiter),
+    ]
+    if auth.policy_hook:
+        checks.append(PolicyHookCheck(entry_point_hook(auth.policy_hook, auth.hook_timeout_s)))
+    if auth.policy_subject:
+        checks.append(PolicyHookCheck(subject_hook(nc, auth.policy_subject, auth.hook_timeout_s)))
+    return RouteGuard(Authenticator(keys, required=auth.required), checks)

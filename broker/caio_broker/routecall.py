@@ -1,0 +1,64 @@
+"""One route request on its way through the router: the value every step adds to.
+
+Parse sets the request and its id, authentication the caller, matching the
+decision, forwarding the attempts. The reply and the audit record are both
+built from it, so a step never passes nine arguments to the next, and a
+failure at any point can still be recorded with everything known so far.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from caio_broker.matching import Decision
+from caio_integration.wire import Attempt, AuditKind, AuditOutcome, AuditRecord, RouteRequest
+
+__all__ = ["RouteCall"]
+
+
+@dataclass(slots=True)
+class RouteCall:
+    started: float  # time.perf_counter() when the request arrived
+    capability: str | None  # None while the subject's capability is not a safe name
+    caller: str | None = None
+    request_id: str | None = None
+    request: RouteRequest | None = None
+    decision: Decision | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+
+    @classmethod
+    def arrived(cls, capability: str | None) -> RouteCall:
+        return cls(time.perf_counter(), capability)
+
+    def elapsed_ms(self) -> float:
+        return round((time.perf_counter() - self.started) * 1000, 3)
+
+    def record(
+        self,
+        kind: AuditKind,
+        outcome: AuditOutcome,
+        *,
+        service_id: str | None = None,
+        error: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> AuditRecord:
+        """The audit record of this call as it stands."""
+        fields: dict[str, Any] = {}
+        if self.attempts:
+            fields["attempts"] = self.attempts
+        if dry_run:
+            fields["dry_run"] = True
+        return AuditRecord(
+            kind=kind,
+            outcome=outcome,
+            request_id=self.request_id,
+            caller=self.caller,
+            capability=self.capability,
+            service_id=service_id,
+            decision=self.decision.to_json() if self.decision is not None else None,
+            latency_ms=self.elapsed_ms(),
+            error=error,
+            **fields,
+        )
