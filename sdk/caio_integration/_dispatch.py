@@ -13,14 +13,18 @@ import time
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import nats.errors
 from nats.micro.request import Request
 
-from caio_integration._json import decode_object, dumps
+from caio_integration._json import decode_object
 from caio_integration._log import Logger
-from caio_integration._service_replies import encode_error, error_headers
+from caio_integration._service_replies import (
+    encode_error,
+    encode_ok,
+    error_headers,
+    json_problem,
+)
 from caio_integration.errors import (
     CAIOError,
     InvalidRequest,
@@ -131,13 +135,7 @@ class Dispatcher:
         """The encoded ok reply, or the error to answer with."""
         try:
             work = await self._checked_work(capability, request)
-            reply = {
-                "status": "ok",
-                "request_id": request.request_id,
-                "result": work.result,
-                "usage": work.usage,
-            }
-            return self._encode_result(reply), None
+            return self._encode_result(request.request_id, work), None
         except CAIOError as exc:
             error = exc
         except Exception as exc:  # noqa: BLE001 - any bug becomes service_error, never a crash
@@ -254,12 +252,13 @@ class Dispatcher:
             details={"reason": "guarantee_violated", "capability": capability, "checks": failed},
         )
 
-    def _encode_result(self, reply: dict[str, Any]) -> bytes:
+    def _encode_result(self, request_id: str, work: WorkResult) -> bytes:
         try:
-            encoded = dumps(reply)
-        except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
+            encoded = encode_ok(request_id, work.result, work.usage)
+        except ValueError as exc:  # pydantic's validation and serialization errors
             raise ServiceError(
-                f"{self._service.contract.id} produced a result that is not JSON: {exc}",
+                f"{self._service.contract.id} produced a result that is not JSON: "
+                f"{json_problem(exc)}",
                 details={"reason": "unserializable_result"},
             ) from None
         limit = self._max_reply()

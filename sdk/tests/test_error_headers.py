@@ -55,3 +55,12 @@ def test_details_that_are_not_json_are_dropped_rather_than_leaving_the_request_u
 
     assert b'"details":{"reason":"guarantee_violated"}' in body
     assert b'"request_id":"r-1"' in body
+
+
+def test_details_with_keys_that_are_not_strings_are_dropped_too() -> None:
+    body = encode_error(ServiceError("bad", details={1: "one"}, retryable=True), None)
+
+    assert body == (
+        b'{"status":"error","error":{"code":"service_error","message":"bad",'
+        b'"details":{},"retryable":true}}'
+    )

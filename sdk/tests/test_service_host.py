@@ -75,6 +75,8 @@ class Scripted(AIUCPService):
             await asyncio.Event().wait()
         if do == "list":
             return [1, 2]
+        if do == "opaque":
+            return {"answer": 1, 2: "sk-secret"}
         return WorkResult({"answer": request.get("answer", 42)}, {"units": 1})
 
 
@@ -165,6 +167,17 @@ async def test_a_result_that_is_not_an_object_is_an_invalid_result(
 
     assert answer.error["code"] == "service_error"
     assert answer.error["details"] == {"reason": "invalid_result"}
+
+
+async def test_a_result_json_cannot_carry_is_an_unserializable_result_that_quotes_nothing(
+    caio_nc: NATS, caio_prefix: str, service_id: str, scripted: Scripted
+) -> None:
+    answer = await ask(caio_nc, caio_prefix, service_id, {"do": "opaque"})
+
+    assert answer.error["code"] == "service_error"
+    assert answer.error["details"] == {"reason": "unserializable_result"}
+    assert "result.2" in answer.error["message"]
+    assert "sk-secret" not in json.dumps(answer.body)
 
 
 async def test_work_past_its_deadline_is_cancelled_and_answered_504(
