@@ -43,6 +43,7 @@ from caio_broker.store import StoredContract
 from caio_integration._json import decode_object
 from caio_integration._natsconn import server_list, subscriptions_settled
 from caio_integration.contracts import ServiceContract
+from caio_integration.defaults import DEFAULT_NATS_URL
 from caio_integration.errors import CAIOError, Forbidden, Unauthenticated
 from caio_integration.subjects import Subjects
 from caio_integration.wire import (
@@ -71,7 +72,7 @@ class AuthSettings:
 
 @dataclass(slots=True)
 class RouterConfig:
-    nats_url: str = "nats://127.0.0.1:4222"
+    nats_url: str = DEFAULT_NATS_URL
     prefix: str = "caio"
     queue_group: str = "caio-router"
     max_in_flight: int = 2048

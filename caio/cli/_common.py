@@ -17,12 +17,18 @@ from rich.console import Console
 from rich.markup import escape
 
 from caio_integration.client import CAIOClient
+from caio_integration.defaults import DEFAULT_NATS_URL
 from caio_integration.errors import CAIOError, Unauthenticated
 from caio_integration.natsauth import NatsCredentials
 
 __all__ = [
     "LOCAL_ADMIN_KEY",
+    "NATS_URL_DEFAULT",
     "ApiKeyOption",
+    "CapabilityArgument",
+    "ConstraintsOption",
+    "ContextOption",
+    "GuaranteesOption",
     "JsonOption",
     "NatsUrlOption",
     "PrefixOption",
@@ -69,9 +75,17 @@ ApiKeyOption = Annotated[
 JsonOption = Annotated[
     bool, typer.Option("--json", help="Print JSON for scripts instead of tables.")
 ]
+# What `caio route` and `caio jobs submit` both send.
+CapabilityArgument = Annotated[str, typer.Argument(help="Capability to route, e.g. code_review.")]
+ContextOption = Annotated[
+    str, typer.Option("--context", help="JSON object handed to the service, or @file.")
+]
+ConstraintsOption = Annotated[str | None, typer.Option(help="Constraints JSON (or @file).")]
+GuaranteesOption = Annotated[str | None, typer.Option(help="Guarantees JSON (or @file).")]
 
-DEFAULT_NATS_URL = os.environ.get("CAIO_NATS_URL", "nats://127.0.0.1:4222")
-
+# The URL a command uses, as --help shows it: CAIO_NATS_URL when set (typer reads
+# the variable too; this is what the help calls the default), else the SDK's.
+NATS_URL_DEFAULT = os.environ.get("CAIO_NATS_URL", DEFAULT_NATS_URL)
 
 LOCAL_ADMIN_KEY = Path(".caio") / "admin.key"
 

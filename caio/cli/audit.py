@@ -6,21 +6,11 @@ import datetime as dt
 import re
 from typing import Annotated, Any
 
-import nats
 import typer
 from rich.markup import escape
 
-from caio.cli._common import (
-    DEFAULT_NATS_URL,
-    JsonOption,
-    NatsUrlOption,
-    PrefixOption,
-    connect_options,
-    console,
-    fail,
-    print_json,
-    run_async,
-)
+from caio.cli._common import JsonOption, console, fail, print_json, run_async
+from caio.cli._connect import Bus, connected
 from caio.cli._tables import print_listing
 from caio_integration.audit import ReplayFilter, replay_audit
 from caio_integration.subjects import Subjects
@@ -64,7 +54,9 @@ def _summary(record: dict[str, Any]) -> str:
 
 
 @audit_app.command()
+@connected(api_key=False)  # the audit stream is read with NATS credentials, not a key
 def replay(
+    bus: Bus,
     since: Annotated[
         str | None, typer.Option(help="Start at a time: 10m, 2h, 7d or RFC 3339.")
     ] = None,
@@ -79,8 +71,6 @@ def replay(
     kind: Annotated[
         str | None, typer.Option(help="Only this kind: route, registry, denied, invalid.")
     ] = None,
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
     json_out: JsonOption = False,
 ) -> None:
     """Print audit records, oldest first (JSON lines with --json)."""
@@ -93,11 +83,10 @@ def replay(
     )
 
     async def go() -> int:
-        nc = await nats.connect(nats_url, name="caio-audit-replay", **connect_options())
         count = 0
         rows: list[list[str]] = []
-        try:
-            async for record in replay_audit(nc, Subjects(prefix), wanted):
+        async with bus.nats("caio-audit-replay") as nc:
+            async for record in replay_audit(nc, Subjects(bus.prefix), wanted):
                 count += 1
                 if json_out:
                     print_json(record)
@@ -105,8 +94,6 @@ def replay(
                     console.print(escape(_row_text(record)), soft_wrap=True)
                 else:
                     rows.append([escape(cell) for cell in _row(record)])
-        finally:
-            await nc.drain()
         if not json_out and not follow:
             print_listing(console, "audit", _COLUMNS, rows)
             console.print(f"[dim]{count} record(s)[/]")

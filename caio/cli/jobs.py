@@ -14,17 +14,17 @@ from rich.panel import Panel
 from rich.table import Table
 
 from caio.cli._common import (
-    DEFAULT_NATS_URL,
-    ApiKeyOption,
+    CapabilityArgument,
+    ConstraintsOption,
+    ContextOption,
+    GuaranteesOption,
     JsonOption,
-    NatsUrlOption,
-    PrefixOption,
-    cli_client,
     console,
     json_object_option,
     print_json,
-    run_async,
 )
+from caio.cli._connect import Bus, connected
+from caio_integration.client import CAIOClient
 from caio_integration.errors import Timeout
 
 __all__ = ["jobs_app"]
@@ -41,25 +41,22 @@ TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds to wait
 
 
 @jobs_app.command()
+@connected()
 def submit(
-    capability: Annotated[str, typer.Argument(help="Capability to route, e.g. code_review.")],
-    context: Annotated[
-        str, typer.Option("--context", help="JSON object handed to the service, or @file.")
-    ] = "{}",
+    bus: Bus,
+    capability: CapabilityArgument,
+    context: ContextOption = "{}",
     request_id: Annotated[
         str | None,
         typer.Option("--request-id", help="Your id for the job (re-submitting it is a no-op)."),
     ] = None,
-    constraints: Annotated[str | None, typer.Option(help="Constraints JSON (or @file).")] = None,
-    guarantees: Annotated[str | None, typer.Option(help="Guarantees JSON (or @file).")] = None,
+    constraints: ConstraintsOption = None,
+    guarantees: GuaranteesOption = None,
     timeout_ms: Annotated[
         int, typer.Option(help="Time the router may spend per attempt.")
     ] = 30_000,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for the result and print it.")] = False,
     wait_timeout: TimeoutOption = 300.0,
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Store a job for CAPABILITY; print its request id (or, with --wait, its result)."""
@@ -67,24 +64,20 @@ def submit(
     body_constraints = json_object_option(constraints, "constraints") if constraints else None
     body_guarantees = json_object_option(guarantees, "guarantees") if guarantees else None
 
-    async def go() -> tuple[str, dict[str, Any] | None]:
-        async with cli_client(nats_url, prefix, api_key) as caio:
-            submitted = await caio.submit_job(
-                capability,
-                body_context,
-                request_id=request_id,
-                constraints=body_constraints,
-                guarantees=body_guarantees,
-                timeout_ms=timeout_ms,
-            )
-            if not wait:
-                return submitted, None
-            try:
-                return submitted, await caio.wait_result(submitted, wait_timeout)
-            except Timeout:
-                return submitted, None
+    async def go(caio: CAIOClient) -> tuple[str, dict[str, Any] | None]:
+        submitted = await caio.submit_job(
+            capability,
+            body_context,
+            request_id=request_id,
+            constraints=body_constraints,
+            guarantees=body_guarantees,
+            timeout_ms=timeout_ms,
+        )
+        if not wait:
+            return submitted, None
+        return submitted, await _wait_result(caio, submitted, wait_timeout)
 
-    submitted, result = run_async(go())
+    submitted, result = bus.call(go)
     if not wait:
         if json_out:
             print_json({"status": "submitted", "request_id": submitted})
@@ -95,41 +88,32 @@ def submit(
 
 
 @jobs_app.command()
-def get(
-    request_id: RequestIdArgument,
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
-    json_out: JsonOption = False,
-) -> None:
+@connected()
+def get(bus: Bus, request_id: RequestIdArgument, json_out: JsonOption = False) -> None:
     """Print a job's result if it has one (exit 2 while it has none)."""
-
-    async def go() -> dict[str, Any] | None:
-        async with cli_client(nats_url, prefix, api_key) as caio:
-            return await caio.get_result(request_id)
-
-    _show(request_id, run_async(go()), json_out)
+    _show(request_id, bus.call(lambda caio: caio.get_result(request_id)), json_out)
 
 
 @jobs_app.command("wait")
+@connected()
 def wait_for(
+    bus: Bus,
     request_id: RequestIdArgument,
     timeout: TimeoutOption = 60.0,
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Wait for a job's result and print it (exit 2 if none comes in time)."""
+    _show(request_id, bus.call(lambda caio: _wait_result(caio, request_id, timeout)), json_out)
 
-    async def go() -> dict[str, Any] | None:
-        async with cli_client(nats_url, prefix, api_key) as caio:
-            try:
-                return await caio.wait_result(request_id, timeout)
-            except Timeout:
-                return None
 
-    _show(request_id, run_async(go()), json_out)
+async def _wait_result(
+    caio: CAIOClient, request_id: str, timeout_s: float
+) -> dict[str, Any] | None:
+    """The job's result, or None if none came within ``timeout_s``."""
+    try:
+        return await caio.wait_result(request_id, timeout_s)
+    except Timeout:
+        return None
 
 
 def _show(request_id: str, result: dict[str, Any] | None, json_out: bool) -> None:

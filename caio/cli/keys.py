@@ -8,19 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from caio.cli._common import (
-    DEFAULT_NATS_URL,
-    ApiKeyOption,
-    JsonOption,
-    NatsUrlOption,
-    PrefixOption,
-    cli_client,
-    connect_options,
-    console,
-    err_console,
-    print_json,
-    run_async,
-)
+from caio.cli._common import JsonOption, console, err_console, print_json, run_async
+from caio.cli._connect import Bus, connected
 from caio.cli._tables import print_listing
 from caio.cli.audit import duration_seconds
 
@@ -32,7 +21,9 @@ keys_app = typer.Typer(
 
 
 @keys_app.command()
+@connected()
 def create(
+    bus: Bus,
     name: Annotated[str, typer.Option("--name", help="Unique name; services belong to it.")],
     role: Annotated[str, typer.Option("--role", help="caller, publisher or admin.")] = "caller",
     allow: Annotated[
@@ -59,9 +50,6 @@ def create(
             "API key: how the first admin key of a deployment is made.",
         ),
     ] = False,
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Create a key and print its secret, once: it is stored only as a hash."""
@@ -75,13 +63,11 @@ def create(
 
     expires_in_s = duration_seconds(expires) if expires else None
 
-    async def go() -> dict[str, Any]:
-        if direct:
-            return await create_directly(
-                nats_url, prefix, name, role, allow, services, expires_in_s, policy
-            )
-        async with cli_client(nats_url, prefix, api_key) as caio:
-            return await caio.create_key(
+    if direct:
+        created = run_async(create_directly(bus, name, role, allow, services, expires_in_s, policy))
+    else:
+        created = bus.call(
+            lambda caio: caio.create_key(
                 name,
                 role,
                 capabilities=allow,
@@ -89,8 +75,7 @@ def create(
                 expires_in_s=expires_in_s,
                 policy=policy,
             )
-
-    created = run_async(go())
+        )
     if json_out:
         print_json(created)
         return
@@ -100,8 +85,7 @@ def create(
 
 
 async def create_directly(
-    nats_url: str,
-    prefix: str,
+    bus: Bus,
     name: str,
     role: str,
     capabilities: list[str] | None,
@@ -112,7 +96,6 @@ async def create_directly(
     """Bootstrap: the bus's own permissions (JetStream access to the bucket) are the check."""
     import time
 
-    import nats
     from pydantic import ValidationError
 
     from caio_broker.auth.keys import CallerPolicy, KeyStore
@@ -121,9 +104,8 @@ async def create_directly(
 
     if role not in ("caller", "publisher", "admin"):
         raise InvalidRequest(f"role must be caller, publisher or admin, not {role!r}")
-    nc = await nats.connect(nats_url, **connect_options())
-    try:
-        store = await KeyStore.open(nc.jetstream(), Subjects(prefix))
+    async with bus.nats() as nc:
+        store = await KeyStore.open(nc.jetstream(), Subjects(bus.prefix))
         try:
             secret, key = await store.create(
                 name,
@@ -135,25 +117,14 @@ async def create_directly(
             )
         except ValidationError as exc:
             raise InvalidRequest(f"invalid key settings: {exc.errors()[0]['msg']}") from None
-    finally:
-        await nc.drain()
     return {"status": "created", "secret": secret, **key.public()}
 
 
 @keys_app.command("list")
-def list_keys(
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
-    json_out: JsonOption = False,
-) -> None:
+@connected()
+def list_keys(bus: Bus, json_out: JsonOption = False) -> None:
     """List keys (never their secrets) with what each may use and its limits."""
-
-    async def go() -> list[dict[str, Any]]:
-        async with cli_client(nats_url, prefix, api_key) as caio:
-            return await caio.list_keys()
-
-    found = run_async(go())
+    found = bus.call(lambda caio: caio.list_keys())
     if json_out:
         print_json(found)
         return
@@ -201,17 +172,8 @@ def _when(timestamp: float | None, otherwise: str) -> str:
 
 
 @keys_app.command()
-def revoke(
-    key: Annotated[str, typer.Argument(help="Key name or id.")],
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
-) -> None:
+@connected()
+def revoke(bus: Bus, key: Annotated[str, typer.Argument(help="Key name or id.")]) -> None:
     """Revoke a key: every router refuses it from now on."""
-
-    async def go() -> dict[str, Any]:
-        async with cli_client(nats_url, prefix, api_key) as caio:
-            return await caio.revoke_key(key)
-
-    revoked = run_async(go())
+    revoked = bus.call(lambda caio: caio.revoke_key(key))
     console.print(f"[green]✓[/] key {revoked['name']} ({revoked['key_id']}) revoked")

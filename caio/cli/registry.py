@@ -8,19 +8,10 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from caio.cli._common import (
-    DEFAULT_NATS_URL,
-    ApiKeyOption,
-    JsonOption,
-    NatsUrlOption,
-    PrefixOption,
-    cli_client,
-    console,
-    fail,
-    print_json,
-    run_async,
-)
+from caio.cli._common import JsonOption, console, fail, print_json
+from caio.cli._connect import Bus, connected
 from caio.cli._tables import print_listing
+from caio_integration.client import CAIOClient
 from caio_integration.errors import CAIOError, Forbidden, Unauthenticated
 
 __all__ = ["register_commands"]
@@ -43,14 +34,13 @@ def _read_error(path: Path) -> str | None:
     return None
 
 
+@connected()
 def register(
+    bus: Bus,
     files: FilesArgument,
     replace: Annotated[
         bool, typer.Option("--replace", help="Replace a different stored contract.")
     ] = False,
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Register service contracts (YAML, either dialect) with the running CAIO."""
@@ -58,28 +48,10 @@ def register(
         if (problem := _read_error(path)) is not None:
             fail(escape(problem))  # before registering any: all or none can be read
 
-    async def go() -> list[dict[str, Any]]:
-        results: list[dict[str, Any]] = []
-        async with cli_client(nats_url, prefix, api_key) as caio:
-            for path in files:
-                try:
-                    reg = await caio.register_service(path, replace=replace)
-                    results.append({"file": str(path), **reg.model_dump()})
-                except (Unauthenticated, Forbidden):
-                    raise  # about the caller, not this file: one error, with its hint
-                except CAIOError as exc:
-                    results.append(
-                        {
-                            "file": str(path),
-                            "status": "error",
-                            "code": exc.code,
-                            "message": exc.message,
-                            "errors": exc.details.get("errors", []),
-                        }
-                    )
-        return results
+    async def go(caio: CAIOClient) -> list[dict[str, Any]]:
+        return [await _register_file(caio, path, replace) for path in files]
 
-    results = run_async(go())
+    results = bus.call(go)
     if json_out:
         print_json(results)
     else:
@@ -99,36 +71,40 @@ def register(
         raise typer.Exit(1)
 
 
+async def _register_file(caio: CAIOClient, path: Path, replace: bool) -> dict[str, Any]:
+    """One file's registration, or why the registry refused it."""
+    try:
+        reg = await caio.register_service(path, replace=replace)
+    except (Unauthenticated, Forbidden):
+        raise  # about the caller, not this file: one error, with its hint
+    except CAIOError as exc:
+        return {
+            "file": str(path),
+            "status": "error",
+            "code": exc.code,
+            "message": exc.message,
+            "errors": exc.details.get("errors", []),
+        }
+    return {"file": str(path), **reg.model_dump()}
+
+
+@connected()
 def deregister(
-    service_id: Annotated[str, typer.Argument(help="The service id to remove.")],
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
+    bus: Bus, service_id: Annotated[str, typer.Argument(help="The service id to remove.")]
 ) -> None:
     """Remove a service from the registry."""
-
-    async def go() -> None:
-        async with cli_client(nats_url, prefix, api_key) as caio:
-            await caio.deregister_service(service_id)
-
-    run_async(go())
+    bus.call(lambda caio: caio.deregister_service(service_id))
     console.print(f"[green]✓[/] {service_id} deregistered")
 
 
-def services(
-    capability: CapabilityOption = None,
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
-    json_out: JsonOption = False,
-) -> None:
+@connected()
+def services(bus: Bus, capability: CapabilityOption = None, json_out: JsonOption = False) -> None:
     """List registered services and whether a live worker serves them."""
 
-    async def go() -> list[dict[str, Any]]:
-        async with cli_client(nats_url, prefix, api_key) as caio:
-            return [s.model_dump() for s in await caio.list_services(capability)]
+    async def go(caio: CAIOClient) -> list[dict[str, Any]]:
+        return [s.model_dump() for s in await caio.list_services(capability)]
 
-    found = run_async(go())
+    found = bus.call(go)
     if json_out:
         print_json(found)
         return
@@ -163,20 +139,10 @@ def services(
         console.print(line)
 
 
-def stats(
-    capability: CapabilityOption = None,
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
-    json_out: JsonOption = False,
-) -> None:
+@connected()
+def stats(bus: Bus, capability: CapabilityOption = None, json_out: JsonOption = False) -> None:
     """What services deliver (as one router observed) beside what their contracts promise."""
-
-    async def go() -> list[dict[str, Any]]:
-        async with cli_client(nats_url, prefix, api_key) as caio:
-            return await caio.service_stats(capability)
-
-    found = run_async(go())
+    found = bus.call(lambda caio: caio.service_stats(capability))
     if json_out:
         print_json(found)
         return

@@ -12,31 +12,31 @@ from rich.panel import Panel
 from rich.table import Table
 
 from caio.cli._common import (
-    DEFAULT_NATS_URL,
-    ApiKeyOption,
+    CapabilityArgument,
+    ConstraintsOption,
+    ContextOption,
+    GuaranteesOption,
     JsonOption,
-    NatsUrlOption,
-    PrefixOption,
-    cli_client,
     console,
     err_console,
     json_object_option,
     print_json,
-    run_async,
 )
+from caio.cli._connect import Bus, connected
 from caio.cli._tables import print_listing
+from caio_integration.client import CAIOClient
 from caio_integration.errors import CAIOError, Forbidden, Unauthenticated
 
 __all__ = ["register_commands", "show_excluded", "show_route_error", "show_route_reply"]
 
 
+@connected()
 def route(
-    capability: Annotated[str, typer.Argument(help="Capability to route, e.g. code_review.")],
-    context: Annotated[
-        str, typer.Option("--context", help="JSON object handed to the service, or @file.")
-    ] = "{}",
-    constraints: Annotated[str | None, typer.Option(help="Constraints JSON (or @file).")] = None,
-    guarantees: Annotated[str | None, typer.Option(help="Guarantees JSON (or @file).")] = None,
+    bus: Bus,
+    capability: CapabilityArgument,
+    context: ContextOption = "{}",
+    constraints: ConstraintsOption = None,
+    guarantees: GuaranteesOption = None,
     require: Annotated[
         list[str] | None, typer.Option("--require", help="Extra capability the service must have.")
     ] = None,
@@ -44,9 +44,6 @@ def route(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Show the decision; call nothing.")
     ] = False,
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Route a request to the best service offering CAPABILITY and print its answer.
@@ -59,29 +56,24 @@ def route(
     body_constraints = json_object_option(constraints, "constraints") if constraints else {}
     body_guarantees = json_object_option(guarantees, "guarantees") if guarantees else {}
 
-    async def go() -> dict[str, Any]:
-        async with cli_client(nats_url, prefix, api_key) as caio:
-            try:
-                result = await caio.route_request(
-                    capability,
-                    body_context,
-                    requirements=require,
-                    guarantees=body_guarantees,
-                    constraints=body_constraints,
-                    timeout_ms=timeout_ms,
-                    dry_run=dry_run,
-                )
-            except CAIOError as exc:
-                if not json_out and isinstance(exc, Unauthenticated | Forbidden):
-                    raise  # about the caller, not the route: one error line and its hint
-                return {
-                    "status": "error",
-                    "request_id": exc.request_id,
-                    "error": exc.to_error(),
-                }
-            return {"status": "ok", **result.model_dump(exclude_none=True)}
+    async def go(caio: CAIOClient) -> dict[str, Any]:
+        try:
+            result = await caio.route_request(
+                capability,
+                body_context,
+                requirements=require,
+                guarantees=body_guarantees,
+                constraints=body_constraints,
+                timeout_ms=timeout_ms,
+                dry_run=dry_run,
+            )
+        except CAIOError as exc:
+            if not json_out and isinstance(exc, Unauthenticated | Forbidden):
+                raise  # about the caller, not the route: one error line and its hint
+            return {"status": "error", "request_id": exc.request_id, "error": exc.to_error()}
+        return {"status": "ok", **result.model_dump(exclude_none=True)}
 
-    reply = run_async(go())
+    reply = bus.call(go)
     if json_out:
         print_json(reply)
     elif reply["status"] == "error":

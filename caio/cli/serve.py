@@ -4,27 +4,28 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import structlog
 import typer
 from rich.markup import escape
 
 from caio.cli._common import (
-    DEFAULT_NATS_URL,
-    ApiKeyOption,
+    NATS_URL_DEFAULT,
     NatsUrlOption,
     PrefixOption,
-    cli_client,
     daemon_connect_options,
     err_console,
     fail,
     read_text_file,
     run_async,
 )
+from caio.cli._connect import Bus, connected
 from caio.logs import configure_logging
 from caio_integration.client import CAIOClient
+from caio_integration.subjects import DEFAULT_PREFIX
 
 __all__ = ["ShutdownSignal", "register_commands"]
 
@@ -56,9 +57,25 @@ class ShutdownSignal:
         await self._received.wait()
 
 
+class _Service(Protocol):
+    async def start(self) -> object: ...
+    async def stop(self) -> object: ...
+
+
+async def serve_until_shutdown(make: Callable[[], Awaitable[_Service]]) -> None:
+    """Build and start a service once signals are caught; stop it on SIGINT/SIGTERM."""
+    async with ShutdownSignal() as shutdown:
+        service = await make()
+        await service.start()
+        try:
+            await shutdown.wait()
+        finally:
+            await service.stop()
+
+
 def router(
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
+    nats_url: NatsUrlOption = NATS_URL_DEFAULT,
+    prefix: PrefixOption = DEFAULT_PREFIX,
     replicas: Annotated[
         int, typer.Option(help="JetStream replicas for registry and audit (3 on a cluster).")
     ] = 1,
@@ -105,23 +122,25 @@ def router(
         ),
     )
 
-    async def go() -> None:
-        async with ShutdownSignal() as shutdown:
-            service = Router(config)
-            await service.start()
-            try:
-                await shutdown.wait()
-            finally:
-                await service.stop()
+    async def make() -> Router:
+        return Router(config)
 
-    run_async(go())
+    run_async(serve_until_shutdown(make))
 
 
+def _worker_names() -> str:
+    from caio.workers.catalog import available_workers
+
+    return ", ".join(available_workers())
+
+
+@connected()
 def worker(
+    bus: Bus,
     name: Annotated[
         str,
         typer.Argument(
-            help="A built-in worker (codex, local-review), or your own BridgeWorker subclass "
+            help=f"A built-in worker ({_worker_names()}), or your own BridgeWorker subclass "
             "as module:Class (imported from the current directory or the installed packages; "
             "needs --contract).",
             metavar="NAME|MODULE:CLASS",
@@ -137,56 +156,37 @@ def worker(
     register: Annotated[
         bool, typer.Option(help="Register the contract with CAIO on start.")
     ] = True,
-    nats_url: NatsUrlOption = DEFAULT_NATS_URL,
-    prefix: PrefixOption = "caio",
-    api_key: ApiKeyOption = None,
 ) -> None:
     """Run a bridge worker: serve its contract's capabilities in a queue group.
 
     For example `caio worker local-review`, or, for your own class MyWorker in
     ./my_worker.py, `caio worker my_worker:MyWorker --contract my-service.yaml`.
     """
-    from caio.workers.catalog import available_workers, create_worker
-    from caio.workers.custom import is_custom_worker, load_worker_class
-    from caio_integration.bridge import WorkerConfig
+    from caio.workers.catalog import create_worker, worker_and_contract
+    from caio_integration.bridge import BridgeWorker, WorkerConfig
 
     configure_logging()
     # Checked before anything connects, so each mistake is one line.
-    if is_custom_worker(name):
-        try:
-            load_worker_class(name)
-        except ValueError as exc:
-            fail(escape(str(exc)))
-        if contract is None:
-            fail(f"worker {escape(name)} needs its contract: --contract FILE")
-    elif name not in available_workers():
-        fail(
-            f"unknown worker {name!r}; built-in workers: {', '.join(available_workers())}, "
-            "or your own BridgeWorker subclass as module:Class with --contract FILE"
-        )
+    try:
+        worker_and_contract(name, contract)
+    except ValueError as exc:
+        fail(escape(str(exc)))
     if contract is not None:
         read_text_file(contract, "--contract")
 
-    async def go() -> None:
-        async with ShutdownSignal() as shutdown:
-            config = WorkerConfig(
-                nats_url=nats_url, prefix=prefix, connect_options=daemon_connect_options()
-            )
-            try:
-                bridge = create_worker(name, config, contract)
-            except ValueError as exc:  # e.g. the class implements none of the capabilities
-                fail(escape(str(exc)))
-            if register:
-                await register_contract(
-                    cli_client(nats_url, prefix, api_key), bridge.contract.to_document()
-                )
-            await bridge.start()
-            try:
-                await shutdown.wait()
-            finally:
-                await bridge.stop()
+    async def make() -> BridgeWorker:
+        config = WorkerConfig(
+            nats_url=bus.nats_url, prefix=bus.prefix, connect_options=daemon_connect_options()
+        )
+        try:
+            bridge = create_worker(name, config, contract)
+        except ValueError as exc:  # e.g. the class implements none of the capabilities
+            fail(escape(str(exc)))
+        if register:
+            await register_contract(bus.client(), bridge.contract.to_document())
+        return bridge
 
-    run_async(go())
+    run_async(serve_until_shutdown(make))
 
 
 async def register_contract(client: CAIOClient, document: dict[str, object]) -> None:

@@ -26,7 +26,7 @@ from caio.cli.serve import ShutdownSignal
 from caio.logs import configure_logging
 from caio.paths import bundled_contracts_dir
 from caio_broker.auth.keys import KeyStore
-from caio_integration.client import DEFAULT_NATS_URL
+from caio_integration.defaults import DEFAULT_NATS_URL
 from caio_integration.errors import NotFound
 from caio_integration.natsserver import NatsServer, NatsServerConfig, NatsServerError
 

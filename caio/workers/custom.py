@@ -15,7 +15,7 @@ import sys
 
 from caio_integration.bridge import BridgeWorker
 
-__all__ = ["is_custom_worker", "load_worker_class"]
+__all__ = ["checked_worker_class", "is_custom_worker", "load_worker_class"]
 
 
 def is_custom_worker(name: str) -> bool:
@@ -47,6 +47,11 @@ def load_worker_class(spec: str) -> type[BridgeWorker]:
             found = getattr(found, part)
         except AttributeError:
             raise ValueError(f"module {module_name!r} has no {attribute!r}") from None
+    return checked_worker_class(spec, found)
+
+
+def checked_worker_class(spec: str, found: object) -> type[BridgeWorker]:
+    """``found`` if it is a concrete ``BridgeWorker`` subclass, else a ValueError about ``spec``."""
     if not (isinstance(found, type) and issubclass(found, BridgeWorker)):
         raise ValueError(f"{spec} is not a subclass of caio_integration.bridge.BridgeWorker")
     if inspect.isabstract(found):

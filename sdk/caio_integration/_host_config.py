@@ -12,11 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Self
 
+from caio_integration.defaults import DEFAULT_NATS_URL
 from caio_integration.subjects import DEFAULT_PREFIX, Subjects
 
 __all__ = ["DEFAULT_NATS_URL", "HostConfig"]
-
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,6 @@ import asyncio
 import dataclasses
 import uuid
 from abc import ABC, abstractmethod
-from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from caio_integration._bridge_config import DEFAULT_NATS_URL, WorkerConfig, WorkResult
@@ -111,12 +110,7 @@ class BridgeWorker(ABC):
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
 

@@ -18,7 +18,6 @@ import os
 import threading
 from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, TypeVar, overload
 
 import nats
@@ -30,6 +29,7 @@ from caio_integration import jobs
 from caio_integration._json import dumps, loads
 from caio_integration._natsconn import server_list
 from caio_integration.contracts._files import contract_body
+from caio_integration.defaults import DEFAULT_NATS_URL
 from caio_integration.errors import CAIOError, ServiceUnavailable, Timeout, error_class_for
 from caio_integration.subjects import DEFAULT_PREFIX, Subjects
 from caio_integration.wire import (
@@ -45,7 +45,6 @@ from caio_integration.wire import (
 
 __all__ = ["CAIOClient", "SyncCAIOClient"]
 
-DEFAULT_NATS_URL = "nats://127.0.0.1:4222"
 T = TypeVar("T")
 ContractSource = Mapping[str, Any] | str | Path
 
@@ -112,12 +111,7 @@ class CAIOClient:
     async def __aenter__(self) -> CAIOClient:
         return await self.connect()
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
     async def request(

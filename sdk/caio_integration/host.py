@@ -26,7 +26,6 @@ import re
 import signal
 import uuid
 from collections.abc import Awaitable, Callable
-from types import TracebackType
 from typing import Any, Literal, Self
 
 import nats
@@ -203,12 +202,7 @@ class ServiceHost:
         await self.start()
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
     # -- NATS and the registry ---------------------------------------------------

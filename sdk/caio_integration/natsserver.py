@@ -17,7 +17,8 @@ import threading
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
+
+from caio_integration.processes import stop_process
 
 __all__ = ["NatsServer", "NatsServerConfig", "NatsServerError", "find_nats_server"]
 
@@ -119,14 +120,7 @@ class NatsServer:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process, timeout_s)
 
     def kill(self) -> None:
         """SIGKILL, as a crash would; the store stays for a restart."""
@@ -143,12 +137,7 @@ class NatsServer:
     def __enter__(self) -> NatsServer:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
 

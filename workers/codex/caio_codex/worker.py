@@ -136,6 +136,8 @@ class CodexWorker(BridgeWorker):
     implemented_capabilities: ClassVar[frozenset[str]] = frozenset(
         {"code_generation", "code_review"}
     )
+    #: What `caio worker` serves without --contract: a file in CAIO's contracts/.
+    default_contract: ClassVar[str] = "codex.yaml"
 
     def __init__(
         self,

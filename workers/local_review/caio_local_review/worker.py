@@ -75,6 +75,8 @@ class LocalReviewWorker(BridgeWorker):
     """``code_review`` of Python code by ruff; findings sorted by position, then code."""
 
     implemented_capabilities: ClassVar[frozenset[str]] = frozenset({"code_review"})
+    #: What `caio worker` serves without --contract: a file in CAIO's contracts/.
+    default_contract: ClassVar[str] = "local-review.yaml"
 
     def __init__(
         self,
