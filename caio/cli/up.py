@@ -28,7 +28,12 @@ from caio.paths import bundled_contracts_dir
 from caio_broker.auth.keys import KeyStore
 from caio_integration.defaults import DEFAULT_NATS_URL
 from caio_integration.errors import NotFound
-from caio_integration.natsserver import NatsServer, NatsServerConfig, NatsServerError
+from caio_integration.natsserver import (
+    NatsServer,
+    NatsServerConfig,
+    NatsServerError,
+    NatsServerPortInUse,
+)
 
 __all__ = ["ensure_local_admin", "register_commands"]
 
@@ -63,11 +68,10 @@ def up(
     with console.status("starting nats-server (JetStream)…"):
         try:
             server.start()
+        except NatsServerPortInUse as exc:
+            fail(f"{exc}\nport {port} is taken: another nats-server or `caio up`? Use --port.")
         except NatsServerError as exc:
-            hint = ""
-            if "address already in use" in str(exc):
-                hint = f"\nport {port} is taken: another nats-server or `caio up`? Use --port."
-            fail(f"{exc}{hint}")
+            fail(str(exc))
     try:
         run_async(_run(_Plan(server, contracts_dir, data_dir, with_codex, demo)))
     finally:

@@ -20,7 +20,13 @@ from pathlib import Path
 
 from caio_integration.processes import stop_process
 
-__all__ = ["NatsServer", "NatsServerConfig", "NatsServerError", "find_nats_server"]
+__all__ = [
+    "NatsServer",
+    "NatsServerConfig",
+    "NatsServerError",
+    "NatsServerPortInUse",
+    "find_nats_server",
+]
 
 _LISTENING = re.compile(r"Listening for client connections on (\S+):(\d+)")
 _READY = "Server is ready"
@@ -28,6 +34,10 @@ _READY = "Server is ready"
 
 class NatsServerError(RuntimeError):
     """The server binary is missing, failed to start, or died."""
+
+
+class NatsServerPortInUse(NatsServerError):
+    """The port asked for is taken (another nats-server, or another ``caio up``)."""
 
 
 def find_nats_server() -> str:
@@ -103,7 +113,10 @@ class NatsServer:
         threading.Thread(target=self._read_log, daemon=True, name="nats-server-log").start()
         if not self._ready.wait(cfg.ready_timeout_s) or not self.running:
             self.stop()
-            raise NatsServerError(f"nats-server did not become ready:\n{self.log_tail()}")
+            tail = self.log_tail()
+            # The server says so only in its log: this is the one place that reads it.
+            failure = NatsServerPortInUse if "address already in use" in tail else NatsServerError
+            raise failure(f"nats-server did not become ready:\n{tail}")
         return self
 
     def _read_log(self) -> None:
