@@ -130,7 +130,11 @@ class ReplyBody(BaseModel):
 class RequestBody(WireBody):
     """A registry or keys request: its own fields plus an optional ``request_id``."""
 
-    request_id: RequestId | None = None
+    request_id: RequestId | None = Field(
+        None,
+        description="Optional id of this request (1-128 characters), used in its audit records"
+        " and error replies; the router generates one when absent.",
+    )
 
 
 def new_request_id() -> str:

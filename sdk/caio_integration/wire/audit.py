@@ -23,29 +23,61 @@ class AuditRecord(ReplyBody):
     extensions only when set.
     """
 
-    ts: str = Field(default_factory=rfc3339_now, description="RFC 3339, UTC, microseconds.")
-    kind: AuditKind
-    request_id: str | None = None
+    ts: str = Field(
+        default_factory=rfc3339_now,
+        description="When the record was written: RFC 3339, UTC, microseconds.",
+    )
+    kind: AuditKind = Field(
+        description="What was decided: a `route`, a `registry` change, a `denied` or"
+        " `invalid` request; extensions: `keys` changes, `guarantee_violation` state changes."
+    )
+    request_id: str | None = Field(None, description="The request's id; null when unknown.")
     caller: str | None = Field(None, description="The API key's name; null when unknown.")
-    capability: str | None = None
-    service_id: str | None = None
-    outcome: AuditOutcome
+    capability: str | None = Field(
+        None,
+        description="The capability of a route request; null when there is none (registry,"
+        " keys, guarantee records) or the subject's was not a safe name.",
+    )
+    service_id: str | None = Field(
+        None,
+        description="The service concerned: the one that answered (or would, on a dry run),"
+        " the last one tried when all failed, the one a registry change or guarantee record"
+        " is about; null when none.",
+    )
+    outcome: AuditOutcome = Field(
+        description="How it ended; a `guarantee_violation` record is `error` when violated,"
+        " `ok` when restored."
+    )
     decision: dict[str, Any] | None = Field(
         None,
         description="Routes: candidates, excluded (with excluded_codes), registry_revision,"
-        " pool; registry changes: action, registry_revision.",
+        " pool; registry changes: action, registry_revision; extensions: keys changes: action,"
+        " key; guarantee_violation: state, observed_p95_ms, contract_p95_ms. Null when no"
+        " decision was made.",
     )
-    latency_ms: float | None = None
-    error: dict[str, Any] | None = None
+    latency_ms: float | None = Field(
+        None,
+        description="Milliseconds from a route request's arrival at the router to this record;"
+        " null when not measured (registry and keys records).",
+    )
+    error: dict[str, Any] | None = Field(
+        None,
+        description="The error the caller got (code, message, details, retryable); null when none.",
+    )
     attempts: list[Attempt] | None = Field(
         None, description="Extension: forwarded requests' attempts."
     )
-    dry_run: bool | None = Field(None, description="Extension: a dry run's record.")
+    dry_run: bool | None = Field(None, description="Extension: true on a dry run's record.")
     operation: str | None = Field(
-        None, description="Extension: the registry or keys operation of a refused request."
+        None,
+        description="Extension: the operation of a refused registry or keys request"
+        " (`register` for an invalid contract; `<area>.<operation>`, e.g. `keys.create`, when"
+        " denied).",
     )
     job: dict[str, Any] | None = Field(
-        None, description="Extension: a durable job's record (dead letter, subject)."
+        None,
+        description="Extension: on a durable job the router gave up on: `dead_letter: true`"
+        " (abandoned after too many deliveries) or the job's `subject` (no usable request id).",
     )
 
     def model_post_init(self, context: Any, /) -> None:

@@ -19,9 +19,15 @@ _ERROR_CODES: list[JsonValue] = [*sorted(STABLE_CODES)]
 class ErrorBody(ReplyBody):
     """The ``error`` object of an error reply."""
 
-    code: str = Field(description="A stable error code.", json_schema_extra={"enum": _ERROR_CODES})
-    message: str = Field(description="A human sentence.")
-    details: dict[str, Any]
+    code: str = Field(
+        description="A stable error code: programs decide by it.",
+        json_schema_extra={"enum": _ERROR_CODES},
+    )
+    message: str = Field(description="A human sentence saying what went wrong.")
+    details: dict[str, Any] = Field(
+        description="Specifics for programs, by code (e.g. `errors`, `unknown_fields`,"
+        " `attempts`, `excluded`, `retry_after_s`); `{}` when there are none."
+    )
     retryable: bool | None = Field(
         None, description="Present and true when trying again (or the next candidate) can help."
     )
@@ -30,14 +36,20 @@ class ErrorBody(ReplyBody):
 class ErrorReply(ReplyBody):
     """What a request-reply subject answers on failure."""
 
-    status: Literal["error"]
-    request_id: str | None = Field(None, description="Present when known.")
-    error: ErrorBody
+    status: Literal["error"] = Field(description="Always `error`.")
+    request_id: str | None = Field(
+        None,
+        description="The request's id, when known (not, e.g., when the request was refused"
+        " before its body was read).",
+    )
+    error: ErrorBody = Field(description="What went wrong.")
     attempts: list[Attempt] | None = Field(
         None, description="Extension, route replies: every attempt when none succeeded."
     )
     job: dict[str, Any] | None = Field(
-        None, description="Extension: a durable job's stored result says how the job went."
+        None,
+        description="Extension: only in a durable job's stored result, how the job went:"
+        " capability, deliveries, finished_at, dead_letter, reason.",
     )
 
 

@@ -42,30 +42,45 @@ class KeyPolicy(WireBody):
     """Limits that travel with a key and that its requests cannot lift."""
 
     data_locality: list[str] | None = Field(
-        None, description="Only services in one of these places; narrows route constraints."
+        None,
+        description="Only services in one of these places: a route request's `data_locality`"
+        " is narrowed to them (`forbidden` when none is left). Absent: no restriction.",
     )
-    hipaa_compliant: bool = Field(False, description="Only HIPAA-compliant services.")
+    hipaa_compliant: bool = Field(
+        False, description="true: the key's route requests reach only HIPAA-compliant services."
+    )
     requests_per_minute: Annotated[int, Field(gt=0)] | None = Field(
-        None, description="Route requests per minute across all routers (`rate_limited`)."
+        None,
+        description="Route requests per minute across all routers (`rate_limited`)."
+        " Absent: no limit.",
     )
 
 
 class KeyCreateRequest(RequestBody):
     """Create an API key; its secret is in the reply and nowhere else."""
 
-    name: Token = Field(description="Unique among keys that are not revoked.")
+    name: Token = Field(
+        description="The key's name, unique among keys that are not revoked; it is the `caller`"
+        " of the key's service requests and audit records."
+    )
     role: Role = Field(
         description="`caller`: route, list, get, discover, validate; `publisher`: also"
         " register/deregister services matching `services` that it owns; `admin`: everything."
     )
-    capabilities: list[Token] | None = Field(None, description="Absent: every capability.")
+    capabilities: list[Token] | None = Field(
+        None, description="Capabilities the key may route to; absent: every capability."
+    )
     services: list[ServiceGlob] | None = Field(
-        None, description="Service id globs (`*`, `?`); absent: every service."
+        None,
+        description="Service id globs (`*`, `?`) the key may route to and, as a publisher,"
+        " register; absent: every service.",
     )
     expires_in_s: Annotated[float, Field(gt=0)] | None = Field(
-        None, description="Absent: never expires."
+        None, description="Seconds from now until the key expires; absent: never expires."
     )
-    policy: KeyPolicy = Field(default_factory=KeyPolicy)
+    policy: KeyPolicy = Field(
+        default_factory=KeyPolicy, description="Limits applied to the key's route requests."
+    )
 
 
 class KeyListRequest(RequestBody):
@@ -85,12 +100,22 @@ class ApiKeyInfo(ReplyBody):
 
     model_config = ConfigDict(extra="allow")
 
-    key_id: str
-    name: Token
-    role: Role
-    capabilities: list[Token] | None = Field(description="null: every capability.")
-    services: list[ServiceGlob] | None = Field(description="null: every service.")
-    policy: KeyPolicy
+    key_id: str = Field(
+        description="The key's id (12 hex digits), also part of its secret"
+        " (`caio_<key_id>_<random>`)."
+    )
+    name: Token = Field(
+        description="The key's name: the `caller` of service requests and audit records."
+    )
+    role: Role = Field(description="`caller`, `publisher` or `admin` (see `keys.create`).")
+    capabilities: list[Token] | None = Field(
+        description="Capabilities the key may route to; null: every capability."
+    )
+    services: list[ServiceGlob] | None = Field(
+        description="Service id globs (`*`, `?`) the key may route to and, as a publisher,"
+        " register; null: every service."
+    )
+    policy: KeyPolicy = Field(description="Limits applied to the key's route requests.")
     created_at: float = Field(description="Unix time in seconds.")
     expires_at: float | None = Field(description="Unix time in seconds; null: never.")
     revoked_at: float | None = Field(description="Unix time in seconds; null: not revoked.")
@@ -99,21 +124,25 @@ class ApiKeyInfo(ReplyBody):
 class KeyCreateReply(ApiKeyInfo):
     """The new key: its secret (the only time it appears) and its public fields."""
 
-    status: Literal["created"]
+    status: Literal["created"] = Field(description="Always `created`.")
     secret: str = Field(description="The key's secret: shown in this reply only, never stored.")
 
 
 class KeyListReply(ReplyBody):
     """Every key, by name, without secrets."""
 
-    status: Literal["ok"]
-    keys: list[ApiKeyInfo]
-    count: int
+    status: Literal["ok"] = Field(description="Always `ok`.")
+    keys: list[ApiKeyInfo] = Field(
+        description="Every key, revoked ones included, by name (then creation time)."
+    )
+    count: int = Field(description="How many entries `keys` has.")
 
 
 class KeyRevokeReply(ReplyBody):
     """The key no longer authenticates, on every router."""
 
-    status: Literal["revoked"]
-    key_id: str
-    name: Token
+    status: Literal["revoked"] = Field(
+        description="Always `revoked`, also when the key already was."
+    )
+    key_id: str = Field(description="The revoked key's id.")
+    name: Token = Field(description="The revoked key's name, now free for a new key.")
