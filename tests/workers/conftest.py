@@ -1,4 +1,4 @@
-"""Fixtures for the bridge worker tests: started workers and a fake OpenAI server.
+"""Fixtures for the bridge worker tests: started workers.
 
 Workers connect to the session's real nats-server under the test's own
 subject prefix, and get a service id derived from it, so the micro service
@@ -7,14 +7,13 @@ names (``$SRV.*.<service_id>``) never collide between tests either.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 
 from caio_integration.bridge import BridgeWorker, WorkerConfig
 from caio_integration.contracts.model import ServiceContract
-from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.scripted_worker import ScriptedWorker, scripted_contract
 
 StartWorker = Callable[..., Awaitable[Any]]
@@ -63,10 +62,3 @@ async def start_worker(
     yield start
     for worker in started:
         await worker.stop()
-
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAIServer]:
-    """A real OpenAI-compatible HTTP server on 127.0.0.1 (see tests/fakes/openai_server.py)."""
-    with FakeOpenAIServer(slow_max_s=10.0) as server:
-        yield server

@@ -31,7 +31,7 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeOpenAIServer"]
+__all__ = ["FakeOpenAIServer", "fake_code_for"]
 
 _ERRORS: dict[str, tuple[int, str, str]] = {
     "fake-400": (400, "invalid_request_error", "max_tokens is too large for this model"),

@@ -1,25 +1,24 @@
 """The Codex worker generates and reviews code through the real openai SDK over real HTTP.
 
-The upstream is tests/fakes/openai_server.py on 127.0.0.1; the model name
+The upstream is fake_openai.py's server on 127.0.0.1; the model name
 picks its behaviour, so each upstream failure is exercised for real and must
 come back as its own CAIO code and reason, without the API key.
 """
 
 from __future__ import annotations
 
+import json
 import socket
 
-import orjson
 import pytest
-import structlog
+from fake_openai import FakeOpenAIServer, fake_code_for
 from nats.aio.client import Client as NATS
 
 from caio_codex.worker import CodexSettings, CodexWorker, retry_after_s, strip_single_fence
 from caio_integration.contracts.model import ServiceContract
 from caio_integration.subjects import Subjects
+from caio_integration.testing import ask_service, service_request
 from caio_integration.wire import now_ms
-from tests.fakes.openai_server import FakeOpenAIServer, fake_code_for
-from tests.fakes.wire import ask, service_request
 
 API_KEY = "sk-caio-test-SECRET-0123456789abcdef"
 CODEX_CAPABILITIES = [
@@ -47,7 +46,9 @@ def codex_contract(service_id: str) -> ServiceContract:
 
 
 @pytest.fixture
-def codex(nc: NATS, subjects: Subjects, service_id: str, start_worker, codex_contract, fake_openai):
+def codex(
+    caio_nc: NATS, caio_prefix: str, service_id: str, start_worker, codex_contract, fake_openai
+):
     """``await codex(model, capability, context, **settings)`` -> (reply, raw bytes)."""
 
     async def call(model: str, capability: str, context: dict, **settings) -> tuple[dict, bytes]:
@@ -60,9 +61,9 @@ def codex(nc: NATS, subjects: Subjects, service_id: str, start_worker, codex_con
         body = service_request(capability, context)
         if deadline is not None:
             body["deadline_ms"] = deadline
-        subject = subjects.service(service_id, capability)
-        raw = (await nc.request(subject, orjson.dumps(body), timeout=15)).data
-        return orjson.loads(raw), raw
+        subject = Subjects(caio_prefix).service(service_id, capability)
+        raw = (await caio_nc.request(subject, json.dumps(body).encode(), timeout=15)).data
+        return json.loads(raw), raw
 
     return call
 
@@ -180,7 +181,7 @@ async def test_the_request_deadline_cuts_a_slow_upstream_call_short(codex) -> No
 
 
 async def test_an_unreachable_upstream_is_a_retryable_service_unavailable(
-    nc: NATS, subjects: Subjects, service_id: str, start_worker, codex_contract
+    caio_nc: NATS, caio_prefix: str, service_id: str, start_worker, codex_contract
 ) -> None:
     with socket.socket() as probe:  # a port nothing listens on once closed
         probe.bind(("127.0.0.1", 0))
@@ -188,19 +189,17 @@ async def test_an_unreachable_upstream_is_a_retryable_service_unavailable(
     settings = CodexSettings(api_key=API_KEY, base_url=f"http://127.0.0.1:{port}/v1")
     await start_worker(CodexWorker, codex_contract, worker_kwargs={"settings": settings})
 
-    reply = await ask(
-        nc,
-        subjects.service(service_id, "code_generation"),
-        service_request("code_generation", {"prompt": "p"}),
+    answer = await ask_service(
+        caio_nc, service_id, "code_generation", {"prompt": "p"}, prefix=caio_prefix
     )
 
-    assert reply["error"]["code"] == "service_unavailable"
-    assert reply["error"]["details"]["reason"] == "upstream_unreachable"
-    assert reply["error"]["retryable"] is True
+    assert answer.error["code"] == "service_unavailable"
+    assert answer.error["details"]["reason"] == "upstream_unreachable"
+    assert answer.error["retryable"] is True
 
 
-async def test_the_api_key_is_not_logged_when_the_upstream_echoes_it(codex) -> None:
-    with structlog.testing.capture_logs() as logs:
+async def test_the_api_key_is_not_logged_when_the_upstream_echoes_it(codex, captured_logs) -> None:
+    with captured_logs() as logs:
         reply, _ = await codex("fake-401", "code_generation", {"prompt": "p"})
 
     assert reply["error"]["details"]["reason"] == "upstream_unauthorized"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import re
 import tempfile
@@ -24,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
-import orjson
 from ruff.__main__ import find_ruff_bin  # type: ignore[import-untyped]
 
 from caio_integration.bridge import BridgeWorker, WorkerConfig, WorkResult
@@ -205,8 +205,10 @@ async def _kill(process: asyncio.subprocess.Process) -> None:
 
 def _findings(stdout: bytes) -> list[dict[str, Any]]:
     try:
-        raw = orjson.loads(stdout)
-    except orjson.JSONDecodeError:
+        # The standard library's: this worker installs without orjson (ruff's small
+        # report is not where a review spends its time).
+        raw = json.loads(stdout)
+    except ValueError:  # not JSON, or not UTF-8
         raw = None
     if not isinstance(raw, list):
         raise ServiceError(

@@ -8,9 +8,8 @@ import pytest
 from nats.aio.client import Client as NATS
 
 from caio_integration.contracts.model import ServiceContract
-from caio_integration.subjects import Subjects
+from caio_integration.testing import ask_service
 from caio_local_review.worker import LocalReviewSettings, LocalReviewWorker
-from tests.fakes.wire import ask, service_request
 
 BUGGY = "import os\n\n\ndef total(items):\n    return sum(items) + missing_offset\n"
 
@@ -28,13 +27,13 @@ def review_contract(service_id: str) -> ServiceContract:
 
 
 @pytest.fixture
-async def review(nc: NATS, subjects: Subjects, service_id: str, start_worker, review_contract):
+async def review(caio_nc: NATS, caio_prefix: str, service_id: str, start_worker, review_contract):
     """Ask the started local review worker to review a context."""
     await start_worker(LocalReviewWorker, review_contract)
 
     async def send(context: dict) -> dict:
-        body = service_request("code_review", context)
-        return await ask(nc, subjects.service(service_id, "code_review"), body)
+        answer = await ask_service(caio_nc, service_id, "code_review", context, prefix=caio_prefix)
+        return answer.body
 
     return send
 
@@ -117,35 +116,36 @@ async def test_missing_or_unsafe_inputs_are_invalid_requests(review, context, fi
 
 
 async def test_code_over_the_size_limit_is_refused_before_ruff_runs(
-    nc: NATS, subjects: Subjects, service_id: str, start_worker, review_contract
+    caio_nc: NATS, caio_prefix: str, service_id: str, start_worker, review_contract
 ) -> None:
     await start_worker(
         LocalReviewWorker,
         review_contract,
         worker_kwargs={"settings": LocalReviewSettings(max_code_bytes=100)},
     )
-    body = service_request("code_review", {"code": "x = 1\n" * 50})
+    context = {"code": "x = 1\n" * 50}
 
-    reply = await ask(nc, subjects.service(service_id, "code_review"), body)
+    answer = await ask_service(caio_nc, service_id, "code_review", context, prefix=caio_prefix)
 
-    assert reply["error"]["code"] == "invalid_request"
-    assert reply["error"]["details"]["limit"] == 100
+    assert answer.error["code"] == "invalid_request"
+    assert answer.error["details"]["limit"] == 100
 
 
 async def test_an_analysis_over_its_time_limit_is_killed_and_answered_with_timeout(
-    nc: NATS, subjects: Subjects, service_id: str, start_worker, review_contract
+    caio_nc: NATS, caio_prefix: str, service_id: str, start_worker, review_contract
 ) -> None:
     worker = await start_worker(
         LocalReviewWorker,
         review_contract,
         worker_kwargs={"settings": LocalReviewSettings(timeout_s=0.001)},
     )
-    body = service_request("code_review", {"code": BUGGY})
 
-    reply = await ask(nc, subjects.service(service_id, "code_review"), body)
+    answer = await ask_service(
+        caio_nc, service_id, "code_review", {"code": BUGGY}, prefix=caio_prefix
+    )
 
-    assert reply["error"]["code"] == "timeout"
-    assert reply["error"]["details"]["reason"] == "analyzer_timeout"
+    assert answer.error["code"] == "timeout"
+    assert answer.error["details"]["reason"] == "analyzer_timeout"
     assert worker.running
 
 
@@ -158,8 +158,9 @@ def test_reviews_under_uvloop_never_fail_on_the_subprocess_pipes(
     review_contract: ServiceContract,
 ) -> None:
     """The CLI runs workers on uvloop, where writing a subprocess's stdin could fail
-    (uvloop#506): many concurrent reviews, large and small, all succeed there."""
-    import uvloop
+    (uvloop#506): many concurrent reviews, large and small, all succeed there.
+    uvloop comes with the CLI, not with this worker: skipped where it is not installed."""
+    uvloop = pytest.importorskip("uvloop")
 
     from caio_integration.bridge import WorkerConfig
     from caio_integration.wire import ServiceRequest
