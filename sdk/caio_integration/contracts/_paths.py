@@ -67,13 +67,34 @@ def _unknown_keys(instance: dict[str, Any], schema: dict[str, Any]) -> list[str]
     ]
 
 
+_EMBEDDED_SCHEMA_KEYS = ("input_schema", "output_schema")
+
+
+def _inside_embedded_schema(error: SchemaError) -> tuple[list[str | int], list[str | int]] | None:
+    """For an error the JSON Schema metaschema found in a capability's own schema: the
+    path to that schema, and the path inside it; else None."""
+    schema_path = list(error.absolute_schema_path)
+    for index, key in enumerate(schema_path[:-1]):
+        if key in _EMBEDDED_SCHEMA_KEYS and schema_path[index + 1] == "then":
+            path = _parts(error)
+            if key in path:
+                cut = path.index(key) + 1
+                return path[:cut], path[cut:]
+    return None
+
+
 def _explain(error: SchemaError) -> Iterator[str]:
     """Lines for one schema error, phrased for someone fixing a contract."""
     parts = _parts(error)
     keyword, schema = error.validator, error.schema
     value: Any = error.validator_value
     instance = error.instance
-    if keyword == "required" and isinstance(instance, dict):
+    inside = _inside_embedded_schema(error)
+    if inside is not None:
+        outer, inner = inside
+        where = f"{'.'.join(str(part) for part in inner)}: " if inner else ""
+        yield line(outer, f"not a valid JSON Schema: {where}{error.message}")
+    elif keyword == "required" and isinstance(instance, dict):
         for key in value:
             if key not in instance:
                 yield line([*parts, key], "required key is missing")
