@@ -25,16 +25,29 @@ __all__ = ["GROUPS", "run"]
 GROUPS: list[tuple[str, tuple[str, ...]]] = [
     (
         "CAIO: routing, matching, forwarding",
-        ("broker/routing", "broker/matching", "broker/forwarding", "broker/catalog"),
+        (
+            "caio_broker/routing",
+            "caio_broker/routecall",
+            "caio_broker/matching",
+            "caio_broker/scoring",
+            "caio_broker/forwarding",
+            "caio_broker/catalog",
+        ),
     ),
-    ("CAIO: audit record and JetStream acks", ("broker/audit", "broker/replymux")),
-    ("CAIO: auth and route checks", ("broker/auth",)),
+    ("CAIO: audit record and JetStream acks", ("caio_broker/audit", "caio_broker/replymux")),
+    ("CAIO: auth and route checks", ("caio_broker/auth",)),
     (
         "CAIO: health, limits, breakers",
-        ("broker/health", "broker/observed", "broker/liveness", "broker/limits", "broker/breaker"),
+        (
+            "caio_broker/health",
+            "caio_broker/observed",
+            "caio_broker/liveness",
+            "caio_broker/limits",
+            "caio_broker/breaker",
+        ),
     ),
-    ("CAIO: router, wire (JSON, models)", ("broker/router", "caio/")),
-    ("pydantic: request models", ("pydantic",)),
+    ("CAIO: router, wire (JSON, models)", ("caio_broker/router", "caio_integration/")),
+    ("pydantic: request and reply models", ("pydantic",)),
     ("nats-py: protocol, publish, subscriptions", ("nats/",)),
     ("asyncio: event loop, tasks, queues", ("asyncio/", "uvloop")),
 ]

@@ -48,12 +48,14 @@ from caio_integration.errors import CAIOError, Forbidden, Unauthenticated
 from caio_integration.subjects import Subjects
 from caio_integration.wire import (
     AuditRecord,
+    ErrorReply,
     Heartbeat,
     ReplyBody,
     error_reply,
     new_request_id,
     parse,
 )
+from caio_integration.wire.headers import micro_error_headers
 
 __all__ = ["Router", "RouterConfig"]
 
@@ -347,7 +349,12 @@ class Router:
         try:
             # Not msg.respond: nats-py copies the request's headers into the reply,
             # which would send the caller's API key back over the bus.
-            await self.nc.publish(msg.reply, reply.to_json())
+            headers = (
+                micro_error_headers(reply.error.code, reply.error.message)
+                if isinstance(reply, ErrorReply)
+                else None
+            )
+            await self.nc.publish(msg.reply, reply.to_json(), headers=headers)
         except Exception as exc:  # noqa: BLE001 - the caller went away; nothing else to do
             log.debug("reply_failed", error=repr(exc))
 

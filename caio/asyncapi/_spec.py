@@ -35,7 +35,7 @@ from pydantic import BaseModel
 
 from caio.asyncapi._operations import REQUEST_REPLY, RequestReply
 from caio_integration.subjects import DEFAULT_PREFIX, SAFE_TOKEN, Subjects
-from caio_integration.wire import AuditRecord, AuthorizationHeaders, Heartbeat
+from caio_integration.wire import PROTOCOL_VERSION, AuditRecord, AuthorizationHeaders, Heartbeat
 
 __all__ = [
     "SPEC_FORMATS",
@@ -46,8 +46,6 @@ __all__ = [
 SPEC_FORMATS = ("yaml", "json")
 SpecFormat = Literal["yaml", "json"]
 
-# The protocol has one version (docs/protocol.md "v1"), independent of the package's.
-PROTOCOL_VERSION = "1"
 ASYNCAPI_VERSION = "3.0.0"
 # Documented, never dialled: a fixed URL keeps the document independent of CAIO_NATS_URL.
 DOCUMENTED_SERVER = "nats://127.0.0.1:4222"

@@ -1,11 +1,13 @@
 """A hosted instance's liveness: its heartbeats, and the health that gates them.
 
 The instance publishes ``<prefix>.heartbeat.<service_id>`` ``{"service_id",
-"instance_id", "ts"}`` (epoch seconds) once it can serve and then every
-``interval_s``. Before each beat it asks the service's ``get_health_status``:
-while that says ``unhealthy`` (or raises), no beats go out, and on turning
-unhealthy one ``"stopping": true`` beat makes routers drop the instance at
-once instead of after their liveness window. Its requests are refused
+"instance_id", "ts", "interval_s"}`` once it can serve and then every
+``interval_s``; ``ts`` is RFC 3339 text and ``interval_s`` an extension, both
+as the Synadia Agent Protocol draft sends them. Before each beat it asks
+the service's ``get_health_status``: while that says ``unhealthy`` (or
+raises), no beats go out, and on turning unhealthy one ``"stopping": true``
+beat makes routers drop the instance at once instead of after their
+liveness window. Its requests are refused
 meanwhile (``_dispatch`` reads ``healthy``).
 """
 
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,7 @@ from caio_integration._dispatch import NATS_FAILURES
 from caio_integration._json import dumps
 from caio_integration._log import Logger
 from caio_integration.service import AIUCPService
+from caio_integration.wire import rfc3339_now
 
 __all__ = ["Liveness"]
 
@@ -44,7 +46,11 @@ class Liveness:
     ) -> None:
         self._service = service
         self._subject = subject
-        self._beat = {"service_id": service.contract.id, "instance_id": instance_id}
+        self._beat: dict[str, Any] = {
+            "service_id": service.contract.id,
+            "instance_id": instance_id,
+            "interval_s": interval_s,
+        }
         self._interval_s = interval_s
         self._nc = nc
         self._log = log
@@ -91,7 +97,7 @@ class Liveness:
         nc = self._nc()
         if nc is None:
             return
-        beat: dict[str, Any] = {**self._beat, "ts": time.time()}
+        beat: dict[str, Any] = {**self._beat, "ts": rfc3339_now()}
         if stopping:
             beat["stopping"] = True  # extension: routers drop this instance at once
         try:

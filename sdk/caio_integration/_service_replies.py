@@ -1,12 +1,5 @@
-"""A hosted service's replies: the wire models' JSON, and NATS micro's error headers.
-
-Error replies keep the CAIO body (docs/protocol.md, "Errors") and add the
-two headers NATS services use for errors (ADR-32), so ``nats req`` and any
-micro-aware client see the failure without parsing the body:
-
-    Nats-Service-Error:       the message, one line, at most 200 characters
-    Nats-Service-Error-Code:  an HTTP-like status for the CAIO code
-"""
+"""A hosted service's replies: the wire models' JSON, and NATS micro's error headers
+(``caio_integration.wire.headers`` says which, and why)."""
 
 from __future__ import annotations
 
@@ -16,6 +9,13 @@ from pydantic import ValidationError
 
 from caio_integration.errors import CAIOError, error_class_for
 from caio_integration.wire import ServiceReply, error_reply
+from caio_integration.wire.headers import (
+    ERROR_CODE_HEADER,
+    ERROR_HEADER,
+    HTTP_STATUS,
+    http_status,
+    micro_error_headers,
+)
 
 __all__ = [
     "ERROR_CODE_HEADER",
@@ -28,38 +28,10 @@ __all__ = [
     "json_problem",
 ]
 
-ERROR_HEADER = "Nats-Service-Error"
-ERROR_CODE_HEADER = "Nats-Service-Error-Code"
-_DESCRIPTION_CHARS = 200
-
-#: CAIO error code -> the status a NATS micro client reads; any other code is 500.
-HTTP_STATUS: dict[str, int] = {
-    "invalid_request": 400,
-    "invalid_contract": 400,
-    "payload_too_large": 413,
-    "unauthenticated": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "rate_limited": 429,
-    "service_unavailable": 503,
-    "timeout": 504,
-}
-
-
-def http_status(code: str) -> int:
-    """The ``Nats-Service-Error-Code`` for a CAIO error code (500 when unlisted)."""
-    return HTTP_STATUS.get(code, 500)
-
 
 def error_headers(error: CAIOError) -> dict[str, str]:
     """The two micro error headers for ``error``."""
-    # One line of printable text: a header value must never carry CR/LF.
-    description = " ".join("".join(ch if ch.isprintable() else " " for ch in error.message).split())
-    return {
-        ERROR_HEADER: description[:_DESCRIPTION_CHARS] or error.code,
-        ERROR_CODE_HEADER: str(http_status(error.code)),
-    }
+    return micro_error_headers(error.code, error.message)
 
 
 def encode_ok(request_id: str, result: dict[str, Any], usage: dict[str, Any]) -> bytes:

@@ -42,7 +42,7 @@ from caio_integration._natsconn import server_list, subscriptions_settled
 from caio_integration.errors import CAIOError
 from caio_integration.service import AIUCPService
 from caio_integration.subjects import Subjects
-from caio_integration.wire import Registration
+from caio_integration.wire import PROTOCOL_VERSION, Registration
 
 __all__ = ["DEFAULT_NATS_URL", "HostConfig", "ServiceHost", "run_until_stopped", "serve"]
 
@@ -271,6 +271,8 @@ class ServiceHost:
                 "capabilities": ",".join(self.contract.capability_names),
                 "prefix": self.config.prefix,
                 "implementation": self._implementation,
+                # The name the Synadia Agent Protocol draft gives it; CAIO's protocol is v1.
+                "protocol_version": PROTOCOL_VERSION,
             },
             queue_group=self.service_id,
             stats_handler=self._endpoint_data,
@@ -283,7 +285,11 @@ class ServiceHost:
             handler=self._endpoint_handler(capability),
             queue_group=self.service_id,
             subject=self.subjects.service(self.service_id, capability),
-            metadata={"implemented": "true" if implemented else "false"},
+            metadata={
+                "implemented": "true" if implemented else "false",
+                # As the Synadia Agent Protocol draft writes it: binary units ("1MB").
+                "max_payload": _payload_size(self.config.max_payload_bytes),
+            },
         )
 
     def _endpoint_data(self, stats: EndpointStats) -> dict[str, Any]:
@@ -398,3 +404,11 @@ async def serve(
     if settings:
         base = dataclasses.replace(base, **settings)
     await ServiceHost(service, base).run()
+
+
+def _payload_size(size: int) -> str:
+    """``1048576`` -> ``"1MB"``: the largest binary unit that divides the size exactly."""
+    for unit, scale in (("GB", 1 << 30), ("MB", 1 << 20), ("KB", 1 << 10)):
+        if size % scale == 0:
+            return f"{size // scale}{unit}"
+    return f"{size}B"

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import time
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -219,10 +220,13 @@ async def test_the_micro_service_shows_the_instance_contract_capabilities_and_pr
         "capabilities": "answer",
         "prefix": caio_prefix,
         "implementation": "Scripted",
+        "protocol_version": "1",
     }
     (endpoint,) = info["endpoints"]
     assert endpoint["subject"] == f"{caio_prefix}.svc.{service_id}.answer"
     assert endpoint["queue_group"] == service_id
+    # The Synadia Agent Protocol draft's key and format: 1 MiB, the host's default limit.
+    assert endpoint["metadata"] == {"implemented": "true", "max_payload": "1MB"}
 
 
 async def test_micro_stats_show_the_outcomes_and_the_services_health(
@@ -328,19 +332,22 @@ async def test_without_a_router_the_registration_is_refused_and_serving_goes_on(
     assert answer.result == {"answer": 1}
 
 
-async def test_heartbeats_carry_the_instance_and_epoch_seconds(
+async def test_heartbeats_carry_the_instance_an_rfc3339_time_and_their_interval(
     caio_nc: NATS, caio_prefix: str, service_id: str, caio_host: Any
 ) -> None:
     beats = await caio_nc.subscribe(Subjects(caio_prefix).heartbeat(service_id))
     await caio_nc.flush()
 
-    host = await caio_host(Scripted(service_id))
+    host = await caio_host(Scripted(service_id), heartbeat_interval_s=2.5)
     beat = json.loads((await beats.next_msg(timeout=10)).data)
     await beats.unsubscribe()
 
     assert beat["service_id"] == service_id
     assert beat["instance_id"] == host.instance_id
-    assert abs(beat["ts"] - time.time()) < 60
+    assert beat["interval_s"] == 2.5
+    sent = datetime.fromisoformat(beat["ts"])
+    assert sent.utcoffset() == timedelta(0)
+    assert abs(sent.timestamp() - time.time()) < 60
 
 
 async def test_serve_runs_a_service_until_sigterm_then_leaves_gracefully(

@@ -523,3 +523,24 @@ async def test_a_reply_never_carries_the_callers_key_back_over_the_bus(
     assert orjson.loads(denied.data)["error"]["code"] == "unauthenticated"
     for reply in (routed, denied):
         assert secret not in str(reply.headers or {})
+
+
+async def test_a_routers_error_replies_carry_the_micro_error_headers_and_a_success_none(
+    nc: NATS, subjects: Subjects, live_service: LiveService, make_key: MakeKey
+) -> None:
+    await live_service("svc")
+    secret = await make_key("caller")
+    body = orjson.dumps({"context": {}})
+    bearer = {"Authorization": f"Bearer {secret}"}
+
+    routed = await nc.request(subjects.route("code_review"), body, timeout=5, headers=bearer)
+    unknown = await nc.request(subjects.route("translation"), body, timeout=5, headers=bearer)
+    denied = await nc.request(subjects.registry("list"), b"{}", timeout=5)
+
+    assert orjson.loads(routed.data)["status"] == "ok"
+    assert not routed.headers
+    assert unknown.headers is not None
+    assert unknown.headers["Nats-Service-Error-Code"] == "503"
+    assert unknown.headers["Nats-Service-Error"] == orjson.loads(unknown.data)["error"]["message"]
+    assert denied.headers is not None
+    assert denied.headers["Nats-Service-Error-Code"] == "401"

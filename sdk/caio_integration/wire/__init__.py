@@ -79,10 +79,14 @@ ServiceInfo = GetReply
 Discovery = DiscoverReply
 Validation = ValidateReply
 RouteResult = RouteReply
+
+#: The protocol's version (docs/protocol.md "v1"), independent of the packages'.
+PROTOCOL_VERSION = "1"
 RouteAttempt = Attempt
 
 __all__ = [
     "EXCLUSION_CODES",
+    "PROTOCOL_VERSION",
     "ApiKeyInfo",
     "Attempt",
     "AttemptStatus",

@@ -139,7 +139,7 @@ AttemptStatus = Literal["ok", "error", "timeout", "no_responders", "rate_limited
 class Candidate(ReplyBody):
     """A service that satisfies the request, with its ranking score."""
 
-    service_id: Token = Field(description="A service that satisfies the request.")
+    service_id: str = Field(description="A service that satisfies the request.")
     score: float = Field(
         description="Its contract score for the capability: 0 to 1, higher is better, rounded"
         " to 6 places."
@@ -149,7 +149,7 @@ class Candidate(ReplyBody):
 class Attempt(ReplyBody):
     """One forward to one candidate service."""
 
-    service_id: Token = Field(description="The candidate service this attempt went to.")
+    service_id: str = Field(description="The candidate service this attempt went to.")
     status: AttemptStatus = Field(
         description="`ok`: a usable answer; `error`: an error reply or an unusable result;"
         " `timeout`: no reply within the attempt's timeout; `no_responders`: no worker"
@@ -177,8 +177,8 @@ class RouteReply(ReplyBody):
     request_id: str = Field(
         description="The request's id: the caller's, or one the router generated."
     )
-    service_id: Token = Field(description="The service that answered.")
-    capability: Token = Field(description="The capability routed: the subject's `<capability>`.")
+    service_id: str = Field(description="The service that answered.")
+    capability: str = Field(description="The capability routed: the subject's `<capability>`.")
     guarantees: dict[str, Any] = Field(
         description="The answering service's contract guarantees (normalized, nulls left out)."
     )
@@ -208,8 +208,8 @@ class DryRunReply(ReplyBody):
     request_id: str = Field(
         description="The request's id: the caller's, or one the router generated."
     )
-    capability: Token = Field(description="The capability asked for: the subject's `<capability>`.")
-    service_id: Token = Field(description="The service a real request would be sent to first.")
+    capability: str = Field(description="The capability asked for: the subject's `<capability>`.")
+    service_id: str = Field(description="The service a real request would be sent to first.")
     guarantees: dict[str, Any] = Field(
         description="That service's contract guarantees (normalized, nulls left out)."
     )

@@ -75,3 +75,8 @@ class Heartbeat(PeerBody):
     stopping: bool = Field(
         False, description="Extension: the worker is shutting down; drop it at once."
     )
+    interval_s: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Extension: seconds between this instance's beats (the Synadia Agent"
+        " Protocol draft's name); routers judge liveness by their own window.",
+    )
