@@ -50,6 +50,11 @@ MESSAGES: tuple[Message, ...] = (
     Message("every request-reply subject", P, wire.ErrorReply),
     Message("caio.svc.<service_id>.<capability>", "router -> worker", wire.ServiceRequest),
     Message("caio.svc.<service_id>.<capability>", "worker -> router", wire.ServiceReply),
+    Message(
+        "the reply subject of a `stream: true` request",
+        "worker -> router -> caller",
+        wire.StreamChunk,
+    ),
     Message("caio.heartbeat.<service_id>", "worker -> routers", wire.Heartbeat),
     Message("caio.registry.register", R, wire.RegisterRequest),
     Message("caio.registry.register", P, wire.RegisterReply),

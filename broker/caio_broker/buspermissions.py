@@ -365,6 +365,13 @@ def _block(kind: str, lines: list[tuple[str, str]]) -> list[str]:
     return [f"      {kind}: {{", "        allow: [", *body, "        ]", "      }"]
 
 
+# What a router or worker may send in reply to one request: a streamed answer's
+# chunks and its final reply, for at most this long. The server keeps each grant
+# until it is used up or expires, so a longer window costs server memory under load.
+STREAM_MAX_REPLIES = 100_000
+STREAM_MAX_DURATION = "5m"
+
+
 def _render_user(user: User, subjects: Subjects, password: str) -> list[str]:
     about = user.about or _ABOUT[user.role].replace("{service}", user.service_id or "")
     out = [f"  # {line}".rstrip() for line in about.splitlines()]
@@ -379,7 +386,13 @@ def _render_user(user: User, subjects: Subjects, password: str) -> list[str]:
             sub.append((f"{perms.inbox}.>", "its own replies (connect with this inbox prefix)"))
         out += _block("subscribe", sub)
         if perms.allow_responses:
-            out.append("      allow_responses: true  # reply once to each request it received")
+            # A streamed answer is several replies to one request (docs/protocol.md,
+            # "Streaming"); each grant lasts as long as the longest stream may.
+            out.append(
+                f"      allow_responses: {{ max: {STREAM_MAX_REPLIES}, "
+                f'expires: "{STREAM_MAX_DURATION}" }}'
+                "  # answer each request it received: once, or a stream"
+            )
     out += ["    }", "  }"]
     return out
 

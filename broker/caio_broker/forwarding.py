@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -38,7 +39,8 @@ from caio_broker.breaker import Breakers, BreakerSettings
 from caio_broker.limits import ServiceLimits
 from caio_broker.liveness import Liveness
 from caio_broker.matching import Candidate
-from caio_broker.replymux import Requester
+from caio_broker.replymux import ReplyStream, Requester
+from caio_broker.streaming import StreamBroken, StreamRelay, is_chunk
 from caio_integration._json import dumps
 from caio_integration.contracts import ServiceContract
 from caio_integration.errors import (
@@ -126,6 +128,14 @@ def _ms_since(start: float) -> float:
     return round((time.perf_counter() - start) * 1000, 3)
 
 
+class StreamRequester(Requester, Protocol):
+    """A requester that can also read several replies to one request (``ReplyMux``)."""
+
+    def stream(
+        self, subject: str, payload: bytes, headers: dict[str, Any] | None = None
+    ) -> AbstractAsyncContextManager[ReplyStream]: ...
+
+
 class AttemptObserver(Protocol):
     """Told the outcome of every attempt (observed latency, error rates)."""
 
@@ -150,7 +160,7 @@ class Forwarder:
 
     def __init__(
         self,
-        requests: Requester,
+        requests: StreamRequester,
         subjects: Subjects,
         liveness: Liveness,
         settings: ForwardSettings,
@@ -178,13 +188,17 @@ class Forwarder:
         context: dict[str, Any],
         caller: str | None,
         deadline: float,
+        relay: StreamRelay | None = None,
     ) -> ForwardResult:
         """Try candidates in order, then retry the retryable ones, within ``deadline``.
 
         ``deadline`` is a ``time.monotonic()`` instant. A retry round runs only
         for services that answered a retryable error, after a short backoff.
+        With a ``relay`` the services are asked to stream; once one has sent a
+        chunk, its outcome is the call's (no fallback after the first chunk).
         """
         outcome = ForwardResult()
+        call = _Call(capability, request_id, context, caller, deadline, relay)
         round_candidates = candidates
         for round_index in range(1 + self._settings.retry_rounds):
             if round_index:
@@ -198,13 +212,13 @@ class Forwarder:
                 if remaining <= 0.001:
                     return outcome
                 is_last = index == len(round_candidates) - 1
-                attempt, reply = await self._attempt(
-                    candidate, capability, request_id, context, caller, remaining, is_last
-                )
+                attempt, reply = await self._attempt(candidate, call, remaining, is_last)
                 outcome.attempts.append(attempt)
                 if reply is not None:
                     outcome.reply = reply
                     outcome.winner = candidate
+                    return outcome
+                if relay is not None and relay.committed:
                     return outcome
                 if attempt.status == "error" and (attempt.error or {}).get("retryable"):
                     retryable.append(candidate)
@@ -214,14 +228,7 @@ class Forwarder:
         return outcome
 
     async def _attempt(
-        self,
-        candidate: Candidate,
-        capability: str,
-        request_id: str,
-        context: dict[str, Any],
-        caller: str | None,
-        remaining: float,
-        is_last: bool,
+        self, candidate: Candidate, call: _Call, remaining: float, is_last: bool
     ) -> tuple[Attempt, dict[str, Any] | None]:
         service_id = candidate.service_id
         guards = self._guards
@@ -244,9 +251,7 @@ class Forwarder:
                 limited["retry_after_s"] = round(admission.retry_after_s, 3)
             return _attempt(service_id, "rate_limited", 0.0, limited), None
         try:
-            attempt, reply = await self._call(
-                candidate, capability, request_id, context, caller, timeout
-            )
+            attempt, reply = await self._call(candidate, call, timeout)
         finally:
             if admission is not None:
                 guards.limits.release_soon(admission)  # type: ignore[union-attr]
@@ -258,41 +263,71 @@ class Forwarder:
         return attempt, reply
 
     async def _call(
-        self,
-        candidate: Candidate,
-        capability: str,
-        request_id: str,
-        context: dict[str, Any],
-        caller: str | None,
-        timeout: float,
+        self, candidate: Candidate, call: _Call, timeout: float
     ) -> tuple[Attempt, dict[str, Any] | None]:
         service_id = candidate.service_id
-        body = dumps(
-            {
-                "request_id": request_id,
-                "capability": capability,
-                "context": context,
-                "caller": caller,
-                # Absolute Unix ms: the worker stops once the router stops waiting.
-                "deadline_ms": time.time_ns() // 1_000_000 + int(timeout * 1000),
-            }
-        )
+        request: dict[str, Any] = {
+            "request_id": call.request_id,
+            "capability": call.capability,
+            "context": call.context,
+            "caller": call.caller,
+            # Absolute Unix ms: the worker stops once the router stops waiting.
+            "deadline_ms": time.time_ns() // 1_000_000 + int(timeout * 1000),
+        }
+        if call.relay is not None:
+            request["stream"] = True
+        subject = self._subjects.service(service_id, call.capability)
         started = time.perf_counter()
         try:
-            msg = await self._requests.request(
-                self._subjects.service(service_id, capability), body, timeout
-            )
+            if call.relay is None:
+                msg = await self._requests.request(subject, dumps(request), timeout)
+                reply = _decode_reply(msg.data)
+            else:
+                reply = await self._streamed(candidate, subject, dumps(request), timeout, call)
         except NoRespondersError:
             # Nobody subscribes: the heartbeats are stale. Stop choosing it until one comes.
             self._liveness.mark_down(service_id)
             return _attempt(service_id, "no_responders", _ms_since(started)), None
         except NatsTimeoutError:
-            error = {"code": "timeout", "message": f"no reply within {timeout * 1000:.0f} ms"}
+            chunks = call.relay.chunks if call.relay is not None else 0
+            waited = f"after {chunks} chunks" if chunks else f"within {timeout * 1000:.0f} ms"
+            error: dict[str, Any] = {"code": "timeout", "message": f"no reply {waited}"}
             return _attempt(service_id, "timeout", _ms_since(started), error), None
-        latency = _ms_since(started)
-        reply = _decode_reply(msg.data)
+        except StreamBroken as exc:
+            return _attempt(service_id, "error", _ms_since(started), exc.to_error()), None
+        streamed = call.relay is not None and call.relay.committed
+        return self._judged(candidate, call.capability, _ms_since(started), reply, streamed)
+
+    async def _streamed(
+        self, candidate: Candidate, subject: str, payload: bytes, timeout: float, call: _Call
+    ) -> dict[str, Any]:
+        """Relay the worker's chunks as they come; return its final reply."""
+        relay = call.relay
+        assert relay is not None
+        async with self._requests.stream(subject, payload) as replies:
+            reply = _decode_reply((await replies.next(timeout)).data)
+            while is_chunk(reply):
+                await relay.relay(candidate.service_id, reply)
+                # Committed to this service: it may take all the time the caller gave.
+                left = max(call.deadline - time.monotonic(), 0.001)
+                reply = _decode_reply((await replies.next(left)).data)
+        return reply
+
+    def _judged(
+        self,
+        candidate: Candidate,
+        capability: str,
+        latency: float,
+        reply: dict[str, Any],
+        streamed: bool,
+    ) -> tuple[Attempt, dict[str, Any] | None]:
+        """The attempt a final reply makes: a usable success, or an error."""
+        service_id = candidate.service_id
         if reply.get("status") == "ok":
-            problem = _result_problem(reply, candidate.entry.output_checks.get(capability))
+            # A streamed answer's final result sums it up; the output schema is for
+            # whole answers, so only its form is checked then.
+            check = None if streamed else candidate.entry.output_checks.get(capability)
+            problem = _result_problem(reply, check)
             if problem is None:
                 return _attempt(service_id, "ok", latency), reply
             broken = {
@@ -306,6 +341,18 @@ class Forwarder:
         return _attempt(
             service_id, "error", latency, sent if isinstance(sent, dict) else unreadable
         ), None
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """What every attempt of one routed call sends, and where a stream goes."""
+
+    capability: str
+    request_id: str
+    context: dict[str, Any]
+    caller: str | None
+    deadline: float  # time.monotonic()
+    relay: StreamRelay | None
 
 
 def _result_problem(reply: dict[str, Any], check: Validator | None) -> str | None:

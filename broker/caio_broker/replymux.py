@@ -16,7 +16,9 @@ permissions written for nats-py's inboxes hold unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
+from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 import orjson
@@ -27,7 +29,7 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js.errors import APIError, NoStreamResponseError
 
-__all__ = ["ReplyMux", "Requester", "js_direct_exists", "js_publish"]
+__all__ = ["ReplyMux", "ReplyStream", "Requester", "js_direct_exists", "js_publish"]
 
 _NO_RESPONDERS = "503"
 
@@ -45,13 +47,33 @@ def _expire(future: asyncio.Future[Msg]) -> None:
         future.set_exception(NatsTimeoutError())
 
 
+class ReplyStream:
+    """The replies to one request, in order: a streamed answer's chunks, then its end."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, queue: asyncio.Queue[Msg]) -> None:
+        self._queue = queue
+
+    async def next(self, timeout: float) -> Msg:
+        """The next reply; ``NoRespondersError`` or ``TimeoutError`` as ``request`` raises them."""
+        try:
+            msg = await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            raise NatsTimeoutError from None
+        if msg.headers and msg.headers.get("Status") == _NO_RESPONDERS:
+            raise NoRespondersError
+        return msg
+
+
 class ReplyMux:
-    __slots__ = ("_counter", "_nc", "_pending", "_prefix", "_salt", "_sub")
+    __slots__ = ("_counter", "_nc", "_pending", "_prefix", "_salt", "_streams", "_sub")
 
     def __init__(self, nc: NATS) -> None:
         self._nc = nc
         self._prefix = nc.new_inbox() + "."
         self._pending: dict[str, asyncio.Future[Msg]] = {}
+        self._streams: dict[str, asyncio.Queue[Msg]] = {}
         self._counter = 0
         # A reply needs the token: the random salt keeps a responder that saw one
         # token from guessing the next request's (the inbox prefix stays private
@@ -69,9 +91,33 @@ class ReplyMux:
             self._sub = None
 
     async def _on_reply(self, msg: Msg) -> None:
-        future = self._pending.get(msg.subject[len(self._prefix) :])
-        if future is not None and not future.done():
-            future.set_result(msg)
+        token = msg.subject[len(self._prefix) :]
+        future = self._pending.get(token)
+        if future is not None:
+            if not future.done():
+                future.set_result(msg)
+            return
+        stream = self._streams.get(token)
+        if stream is not None:
+            stream.put_nowait(msg)
+
+    def _token(self) -> str:
+        self._counter += 1
+        return f"{self._counter:x}{self._salt}"
+
+    @contextlib.asynccontextmanager
+    async def stream(
+        self, subject: str, payload: bytes, headers: dict[str, Any] | None = None
+    ) -> AsyncIterator[ReplyStream]:
+        """Send ``payload`` and read every reply to it until the block ends."""
+        token = self._token()
+        queue: asyncio.Queue[Msg] = asyncio.Queue()
+        self._streams[token] = queue
+        try:
+            await self._nc.publish(subject, payload, reply=self._prefix + token, headers=headers)
+            yield ReplyStream(queue)
+        finally:
+            del self._streams[token]
 
     async def request(
         self,
@@ -85,8 +131,7 @@ class ReplyMux:
         Raises ``nats.errors.NoRespondersError`` when nobody subscribes and
         ``nats.errors.TimeoutError`` when no reply comes within ``timeout``.
         """
-        self._counter += 1
-        token = f"{self._counter:x}{self._salt}"
+        token = self._token()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Msg] = loop.create_future()
         self._pending[token] = future

@@ -13,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from caio_broker.matching import Decision
-from caio_integration.wire import Attempt, AuditKind, AuditOutcome, AuditRecord, RouteRequest
+from caio_integration.wire import (
+    Attempt,
+    AuditKind,
+    AuditOutcome,
+    AuditRecord,
+    RouteRequest,
+    StreamSummary,
+)
 
 __all__ = ["RouteCall"]
 
@@ -27,6 +34,7 @@ class RouteCall:
     request: RouteRequest | None = None
     decision: Decision | None = None
     attempts: list[Attempt] = field(default_factory=list)
+    stream: StreamSummary | None = None  # a streamed call's chunks, once forwarded
 
     @classmethod
     def arrived(cls, capability: str | None) -> RouteCall:
@@ -50,6 +58,8 @@ class RouteCall:
             fields["attempts"] = self.attempts
         if dry_run:
             fields["dry_run"] = True
+        if self.stream is not None:
+            fields["stream"] = self.stream
         return AuditRecord(
             kind=kind,
             outcome=outcome,

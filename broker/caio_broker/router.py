@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import nats
@@ -258,7 +259,9 @@ class Router:
 
     async def _route(self, msg: Msg) -> None:
         capability = self.subjects.name_in(msg.subject, "route")
-        reply = await self.parts.routes.handle(capability, msg.data, msg.headers)
+        # Where a streamed answer's chunks go: the same reply subject as the final reply.
+        publish = partial(self.nc.publish, msg.reply) if self._may_answer(msg) else None
+        reply = await self.parts.routes.handle(capability, msg.data, msg.headers, publish)
         await self._respond(msg, reply)
 
     async def _registry_op(self, msg: Msg) -> None:
@@ -337,14 +340,19 @@ class Router:
                 )
             )
 
-    async def _respond(self, msg: Msg, reply: ReplyBody) -> None:
+    def _may_answer(self, msg: Msg) -> bool:
+        """Whether ``msg`` has a reply subject the router may publish to."""
         if not msg.reply:
-            return  # published without a reply subject: nobody to answer
-        if not msg.reply.startswith(self.config.reply_prefixes):
-            # A reply subject is the caller's choice and the router publishes to it with
-            # its own rights: answering "$KV.CAIO_REGISTRY.x" or "caio.audit.y" would let
-            # a caller write where only the router may. Inboxes only.
-            log.warning("reply_subject_refused", subject=msg.subject, reply=msg.reply[:80])
+            return False  # published without a reply subject: nobody to answer
+        # A reply subject is the caller's choice and the router publishes to it with
+        # its own rights: answering "$KV.CAIO_REGISTRY.x" or "caio.audit.y" would let
+        # a caller write where only the router may. Inboxes only.
+        return msg.reply.startswith(self.config.reply_prefixes)
+
+    async def _respond(self, msg: Msg, reply: ReplyBody) -> None:
+        if not self._may_answer(msg):
+            if msg.reply:
+                log.warning("reply_subject_refused", subject=msg.subject, reply=msg.reply[:80])
             return
         try:
             # Not msg.respond: nats-py copies the request's headers into the reply,

@@ -24,6 +24,7 @@ from caio_broker.forwarding import Forwarder
 from caio_broker.health import ServiceHealth
 from caio_broker.matching import Decision, Exclusion, MatchQuery, match
 from caio_broker.routecall import RouteCall
+from caio_broker.streaming import Publish, StreamRelay
 from caio_integration._json import decode_object
 from caio_integration.errors import CAIOError, InvalidRequest, NoMatchingService
 from caio_integration.subjects import is_safe_token
@@ -74,19 +75,32 @@ class RouteHandler:
         self._settings = settings
 
     async def handle(
-        self, capability: str, payload: bytes, headers: Mapping[str, str] | None = None
+        self,
+        capability: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None = None,
+        publish: Publish | None = None,
     ) -> RouteAnswer:
-        """The reply for one route request; never raises."""
+        """The reply for one route request; never raises.
+
+        ``publish`` sends to the caller's reply subject: a request with
+        ``stream: true`` gets its chunks there before this final reply.
+        """
         call = RouteCall.arrived(capability if is_safe_token(capability) else None)
         try:
-            return await self._handle(call, capability, payload, headers)
+            return await self._handle(call, capability, payload, headers, publish)
         except AuditUnavailable as exc:  # nothing can be recorded: say so, claim nothing
             return error_reply(exc, call.request_id)
         except Exception as exc:  # noqa: BLE001 - every failure is answered and audited
             return await self._failed_unexpectedly(call, exc)
 
     async def _handle(
-        self, call: RouteCall, capability: str, payload: bytes, headers: Mapping[str, str] | None
+        self,
+        call: RouteCall,
+        capability: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None,
+        publish: Publish | None,
     ) -> RouteAnswer:
         try:
             caller = self._guard.authenticator.authenticate(headers)
@@ -116,7 +130,10 @@ class RouteHandler:
         except CAIOError as exc:
             return await self._denied(call, exc)
         call.request = check.request
-        return await self._route(call, capability, check.request, check.service_filter)
+        relay = None
+        if check.request.stream and publish is not None:
+            relay = StreamRelay(publish, call.started, call.request_id)
+        return await self._route(call, capability, check.request, check.service_filter, relay)
 
     async def _failed_unexpectedly(self, call: RouteCall, exc: Exception) -> ErrorReply:
         """A failure no step answered: ``internal`` (or its own code), and a record of it."""
@@ -189,6 +206,7 @@ class RouteHandler:
         capability: str,
         request: RouteRequest,
         permitted: Callable[[str], bool] | None,
+        relay: StreamRelay | None = None,
     ) -> RouteAnswer:
         assert call.request_id is not None
         request_id = call.request_id
@@ -232,8 +250,11 @@ class RouteHandler:
             context=request.context,
             caller=call.caller,
             deadline=deadline,
+            relay=relay,
         )
         call.attempts = forwarded.attempts
+        if relay is not None:
+            call.stream = relay.summary()
         if forwarded.reply is None or forwarded.winner is None:
             failure = forwarded.failure(request_id)
             outcome: AuditOutcome = "timeout" if failure.code == "timeout" else "error"
@@ -258,4 +279,6 @@ class RouteHandler:
         )
         if "usage" in forwarded.reply:
             reply.usage = forwarded.reply["usage"]
+        if call.stream is not None:
+            reply.stream = call.stream
         return reply

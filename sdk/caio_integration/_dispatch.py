@@ -13,6 +13,7 @@ import time
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import nats.errors
 from nats.micro.request import Request
@@ -33,7 +34,7 @@ from caio_integration.errors import (
     Timeout,
 )
 from caio_integration.service import _CURRENT, AIUCPService, WorkResult
-from caio_integration.wire import ServiceRequest, now_ms, parse
+from caio_integration.wire import ServiceRequest, StreamChunk, now_ms, parse
 
 __all__ = ["NATS_FAILURES", "Counters", "Dispatcher"]
 
@@ -100,7 +101,7 @@ class Dispatcher:
                 await self._respond_error(message, exc, exc.request_id)
                 return
             try:
-                payload, error = await self._dispatch(capability, request)
+                payload, error = await self._dispatch(capability, request, message)
             except asyncio.CancelledError:
                 # The host ran out of drain time: answer rather than go silent.
                 counters.errors += 1
@@ -130,11 +131,11 @@ class Dispatcher:
             raise
 
     async def _dispatch(
-        self, capability: str, request: ServiceRequest
+        self, capability: str, request: ServiceRequest, message: Request
     ) -> tuple[bytes, CAIOError | None]:
-        """The encoded ok reply, or the error to answer with."""
+        """The encoded ok reply, or the error to answer with (chunks already sent)."""
         try:
-            work = await self._checked_work(capability, request)
+            work = await self._checked_work(capability, request, message)
             return self._encode_result(request.request_id, work), None
         except CAIOError as exc:
             error = exc
@@ -151,7 +152,9 @@ class Dispatcher:
         )
         return b"", error
 
-    async def _checked_work(self, capability: str, request: ServiceRequest) -> WorkResult:
+    async def _checked_work(
+        self, capability: str, request: ServiceRequest, message: Request
+    ) -> WorkResult:
         if request.capability != capability:
             raise InvalidRequest(
                 f"capability {request.capability!r} in the body does not match "
@@ -177,10 +180,14 @@ class Dispatcher:
                 f"this instance of {service_id} reports itself unhealthy",
                 details={"reason": "unhealthy"},
             )
-        return await self._run(capability, request, deadline)
+        return await self._run(capability, request, deadline, message)
 
     async def _run(
-        self, capability: str, request: ServiceRequest, deadline_ms: int | None
+        self,
+        capability: str,
+        request: ServiceRequest,
+        deadline_ms: int | None,
+        message: Request,
     ) -> WorkResult:
         started = time.perf_counter()
         when = None
@@ -197,8 +204,12 @@ class Dispatcher:
         scope = asyncio.timeout_at(when)
         try:
             async with scope, self._limit:
-                produced = await self._service.execute(request.context, context)
-                work = self._work_result(produced)
+                if request.stream and self._service.streams():
+                    work = await self._stream(request, context, message)
+                else:
+                    work = self._work_result(
+                        await self._service.execute(request.context, context)
+                    )
                 proof = await self._service.verify_guarantees(work.result, self._service.contract)
         except TimeoutError:
             if not scope.expired():
@@ -217,6 +228,35 @@ class Dispatcher:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return work
+
+    async def _stream(
+        self, request: ServiceRequest, context: dict[str, Any], message: Request
+    ) -> WorkResult:
+        """Send each chunk ``execute_stream`` yields as it comes; return the final result."""
+        final = WorkResult({})
+        seq = 0
+        async for item in self._service.execute_stream(request.context, context):
+            if isinstance(item, WorkResult):
+                final = self._work_result(item)
+                continue
+            if not isinstance(item, dict):
+                raise ServiceError(
+                    f"{self._service.contract.id} streamed a {type(item).__name__}; "
+                    "execute_stream() yields dicts (chunks) and at most one WorkResult",
+                    details={"reason": "invalid_chunk", "seq": seq},
+                )
+            try:
+                chunk = StreamChunk(
+                    status="chunk", request_id=request.request_id, seq=seq, data=item
+                ).to_json()
+            except ValueError as exc:  # pydantic's validation and serialization errors
+                raise ServiceError(
+                    f"chunk {seq} is not JSON: {json_problem(exc)}",
+                    details={"reason": "unserializable_chunk", "seq": seq},
+                ) from None
+            await message.respond(chunk)
+            seq += 1
+        return final
 
     def _work_result(self, produced: object) -> WorkResult:
         work = WorkResult(produced) if isinstance(produced, dict) else produced

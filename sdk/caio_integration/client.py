@@ -28,9 +28,15 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from caio_integration import jobs
 from caio_integration._json import dumps, loads
 from caio_integration._natsconn import server_list
+from caio_integration._stream import RouteStream
 from caio_integration.contracts._files import contract_body
 from caio_integration.defaults import DEFAULT_NATS_URL
-from caio_integration.errors import CAIOError, ServiceUnavailable, Timeout, error_class_for
+from caio_integration.errors import (
+    CAIOError,
+    ServiceUnavailable,
+    Timeout,
+    raise_for_reply,
+)
 from caio_integration.subjects import DEFAULT_PREFIX, Subjects
 from caio_integration.wire import (
     DiscoverReply,
@@ -43,7 +49,7 @@ from caio_integration.wire import (
     new_request_id,
 )
 
-__all__ = ["CAIOClient", "SyncCAIOClient"]
+__all__ = ["CAIOClient", "RouteStream", "SyncCAIOClient", "raise_for_reply"]
 
 T = TypeVar("T")
 ContractSource = Mapping[str, Any] | str | Path
@@ -58,21 +64,25 @@ def _contract_body(contract: ContractSource) -> dict[str, Any]:
     return {"contract": dict(contract)}
 
 
-def raise_for_reply(reply: dict[str, Any]) -> dict[str, Any]:
-    """Return an ok reply; raise the ``CAIOError`` an error reply describes."""
-    if reply.get("status") != "error":
-        return reply
-    error = reply.get("error") or {}
-    cls = error_class_for(str(error.get("code", "internal")))
-    details = dict(error.get("details") or {})
-    if "attempts" in reply:
-        details.setdefault("attempts", reply["attempts"])
-    raise cls(
-        str(error.get("message", "error")),
-        details=details,
-        retryable=error.get("retryable"),
-        request_id=reply.get("request_id"),
-    )
+def _route_body(
+    context: Mapping[str, Any],
+    requirements: list[str] | None,
+    guarantees: Mapping[str, Any] | None,
+    constraints: Mapping[str, Any] | None,
+    timeout_ms: int,
+    request_id: str | None,
+) -> dict[str, Any]:
+    """A route request's body with only the options given (the router's defaults apply)."""
+    body: dict[str, Any] = {"context": dict(context), "timeout_ms": timeout_ms}
+    if requirements:
+        body["requirements"] = requirements
+    if guarantees:
+        body["guarantees"] = dict(guarantees)
+    if constraints:
+        body["constraints"] = dict(constraints)
+    if request_id:
+        body["request_id"] = request_id
+    return body
 
 
 class CAIOClient:
@@ -275,17 +285,9 @@ class CAIOClient:
         request_id: str | None = None,
     ) -> RouteReply | DryRunReply:
         """The routed answer, or with ``dry_run`` the decision alone (see ``dry_run``)."""
-        body: dict[str, Any] = {"context": dict(context), "timeout_ms": timeout_ms}
-        if requirements:
-            body["requirements"] = requirements
-        if guarantees:
-            body["guarantees"] = dict(guarantees)
-        if constraints:
-            body["constraints"] = dict(constraints)
+        body = _route_body(context, requirements, guarantees, constraints, timeout_ms, request_id)
         if dry_run:
             body["dry_run"] = True
-        if request_id:
-            body["request_id"] = request_id
         # The router answers within timeout_ms; give the reply a moment to travel back.
         reply = await self.request(self.subjects.route(capability), body, timeout_ms / 1000 + 2.0)
         if reply.get("dry_run") is True:
@@ -300,6 +302,38 @@ class CAIOClient:
         if not isinstance(answer, RouteReply):
             raise TypeError("route() does not do dry runs: use dry_run()")
         return answer
+
+    def stream(
+        self,
+        capability: str,
+        context: Mapping[str, Any],
+        *,
+        requirements: list[str] | None = None,
+        guarantees: Mapping[str, Any] | None = None,
+        constraints: Mapping[str, Any] | None = None,
+        timeout_ms: int = 30_000,
+        request_id: str | None = None,
+    ) -> RouteStream:
+        """Route one request and read the answer as it comes::
+
+            async with caio.stream("chat", {"messages": [...]}) as stream:
+                async for chunk in stream:
+                    ...  # chunk.data, as the service streamed it
+            stream.reply  # the final RouteReply (usage, stream summary)
+
+        A service that does not stream answers with no chunks and its reply.
+        """
+        if self._nc is None:
+            raise RuntimeError("connect first: `async with CAIOClient(...)` or `await connect()`")
+        body = _route_body(context, requirements, guarantees, constraints, timeout_ms, request_id)
+        # Between two messages the router may wait up to timeout_ms; allow the trip back.
+        return RouteStream(
+            self._nc,
+            self.subjects.route(capability),
+            body,
+            headers=self._headers,
+            timeout_s=timeout_ms / 1000 + 2.0,
+        )
 
     async def dry_run(
         self, capability: str, context: Mapping[str, Any] | None = None, **options: Any

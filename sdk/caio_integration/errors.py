@@ -43,6 +43,7 @@ __all__ = [
     "Timeout",
     "Unauthenticated",
     "error_class_for",
+    "raise_for_reply",
 ]
 
 
@@ -170,3 +171,20 @@ RETRYABLE_CODES: frozenset[str] = frozenset(
 def error_class_for(code: str) -> type[CAIOError]:
     """The class for a wire code; unknown codes (a newer server) map to the root."""
     return _BY_CODE.get(code, CAIOError)
+
+
+def raise_for_reply(reply: dict[str, Any]) -> dict[str, Any]:
+    """Return an ok reply; raise the ``CAIOError`` an error reply describes."""
+    if reply.get("status") != "error":
+        return reply
+    error = reply.get("error") or {}
+    cls = error_class_for(str(error.get("code", "internal")))
+    details = dict(error.get("details") or {})
+    if "attempts" in reply:
+        details.setdefault("attempts", reply["attempts"])
+    raise cls(
+        str(error.get("message", "error")),
+        details=details,
+        retryable=error.get("retryable"),
+        request_id=reply.get("request_id"),
+    )

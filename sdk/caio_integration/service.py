@@ -22,7 +22,7 @@ from __future__ import annotations
 import contextvars
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -114,6 +114,27 @@ class AIUCPService(ABC):
         missing upstream, ...); any other exception is answered as
         ``service_error`` without its text, which might carry secrets.
         """
+
+    def execute_stream(
+        self, request: dict[str, Any], context: dict[str, Any] | None = None
+    ) -> AsyncIterator[dict[str, Any] | WorkResult]:
+        """Do the work for one request, yielding the answer in pieces as they come.
+
+        Override it as an async generator: each ``dict`` it yields is one
+        chunk, sent on at once; the last item may be a ``WorkResult``, the
+        final result and usage (without one the final result is ``{}``).
+        The host calls it instead of ``execute`` when the caller asked for a
+        stream (and calls ``execute`` otherwise, so a streaming service
+        still answers plain requests). Errors are raised as in ``execute``;
+        one raised after the first chunk ends the stream with that error,
+        and the router does not fall back then. ``verify_guarantees`` sees
+        the final result only.
+        """
+        raise NotImplementedError  # never called: see ``streams``
+
+    def streams(self) -> bool:
+        """Whether this service overrides ``execute_stream``."""
+        return type(self).execute_stream is not AIUCPService.execute_stream
 
     async def verify_guarantees(
         self, result: dict[str, Any], contract: ServiceContract, *, capability: str | None = None

@@ -97,6 +97,11 @@ class FakeService:
         self.peak_in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.received: list[dict[str, Any]] = []
+        # Asked to stream, send these as chunks before the final reply; with
+        # ``break_stream`` the final reply is an error (a stream cut short).
+        self.chunks: list[dict[str, Any]] = []
+        self.break_stream = False
+        self.first_seq = 0  # the first chunk's number: anything but 0 is a gap
         self.request_seen = asyncio.Event()
         self._subs: list[Subscription] = []
         self._connected = False
@@ -177,6 +182,13 @@ class FakeService:
                 "result": {"served_by": self.service_id, "echo": body.get("context")},
                 "usage": {"tokens": 3},
             }
+        if body.get("stream"):
+            for seq, data in enumerate(self.chunks, start=self.first_seq):
+                chunk = {"status": "chunk", "request_id": body["request_id"], "seq": seq}
+                await msg.respond(orjson.dumps({**chunk, "data": data}))
+            if self.chunks and self.break_stream:
+                error = {"code": "service_error", "message": "upstream went away"}
+                reply = {"status": "error", "request_id": body["request_id"], "error": error}
         await msg.respond(orjson.dumps(reply))
 
 

@@ -72,6 +72,7 @@ from caio_integration.wire.route import (
     RouteRequest,
 )
 from caio_integration.wire.service import Heartbeat, ServiceReply, ServiceRequest
+from caio_integration.wire.stream import StreamChunk, StreamSummary
 
 # The names earlier SDK releases used for some replies.
 Registration = RegisterReply
@@ -142,6 +143,8 @@ __all__ = [
     "ServiceSummary",
     "StatsReply",
     "StatsRequest",
+    "StreamChunk",
+    "StreamSummary",
     "Token",
     "ValidateReply",
     "ValidateRequest",

@@ -8,6 +8,7 @@ from pydantic import Field
 
 from caio_integration.wire._base import ReplyBody, rfc3339_now
 from caio_integration.wire.route import Attempt
+from caio_integration.wire.stream import StreamSummary
 
 __all__ = ["AuditKind", "AuditOutcome", "AuditRecord"]
 
@@ -73,6 +74,9 @@ class AuditRecord(ReplyBody):
         description="Extension: the operation of a refused registry or keys request"
         " (`register` for an invalid contract; `<area>.<operation>`, e.g. `keys.create`, when"
         " denied).",
+    )
+    stream: StreamSummary | None = Field(
+        None, description="Extension: on a streamed request, how many chunks were relayed."
     )
     job: dict[str, Any] | None = Field(
         None,

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 from pydantic import Field
 
 from caio_integration.wire._base import NonNegative, ReplyBody, RequestId, Token, WireBody
+from caio_integration.wire.stream import StreamSummary
 
 __all__ = [
     "EXCLUSION_CODES",
@@ -116,6 +117,11 @@ class RouteRequest(WireBody):
         False,
         description="true: reply with the routing decision (`DryRunReply`) and call no service.",
     )
+    stream: bool = Field(
+        False,
+        description="Extension: true: the answer comes as `StreamChunk` messages on the reply"
+        " subject, then the final reply (publish with a reply subject you listen on).",
+    )
 
 
 ExclusionCode = Literal[
@@ -192,6 +198,9 @@ class RouteReply(ReplyBody):
     )
     usage: dict[str, Any] | None = Field(
         None, description="Extension: the service's `usage`, when it returned one."
+    )
+    stream: StreamSummary | None = Field(
+        None, description="Extension: on a streamed request, how many chunks came before."
     )
     job: dict[str, Any] | None = Field(
         None,

@@ -33,6 +33,11 @@ class ServiceRequest(PeerBody):
         description="Absolute Unix time in milliseconds when the router stops waiting for this"
         " attempt; the router always sends it.",
     )
+    stream: bool = Field(
+        False,
+        description="Extension: the caller asked for a stream: answer with `StreamChunk`"
+        " messages on the reply subject, then the final reply (or simply the final reply).",
+    )
 
 
 class ServiceReply(ReplyBody):
