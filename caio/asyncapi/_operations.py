@@ -101,7 +101,9 @@ async def route(
 async def service_request(
     body: ServiceRequest,
     service_id: Annotated[str, Path()],
-    capability: Annotated[str, Path()],
+    # Named apart from the body's own `capability`: FastStream merges the two
+    # into one schema, and a shared name would drop the body field.
+    subject_capability: Annotated[str, Path("capability")],
 ) -> ServiceReply | ErrorReply:
     raise NotImplementedError  # caio_integration.bridge serves this
 

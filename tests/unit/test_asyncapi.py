@@ -255,3 +255,17 @@ def test_cli_writes_the_document(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert result.output.count("\n") == 1 and "wrote" in result.output
     assert target.read_text(encoding="utf-8") == asyncapi_document(fmt="json")
+
+
+def test_each_message_schema_has_exactly_its_models_fields(document: dict[str, Any]) -> None:
+    # A subject parameter named like a body field once made FastStream drop the field.
+    from caio import wiredocs
+
+    schemas = document["components"]["schemas"]
+    for message in wiredocs.MESSAGES:
+        name = message.model.__name__
+        if name not in schemas:
+            continue
+        documented = set(schemas[name].get("properties", {}))
+        fields = set(message.model.model_json_schema(by_alias=True).get("properties", {}))
+        assert documented == fields, f"{name}: {sorted(documented ^ fields)}"
