@@ -10,7 +10,9 @@ answer.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 from nats.js import JetStreamContext
@@ -21,6 +23,9 @@ from caio_broker.replymux import Requester, js_publish
 from caio_integration.errors import CAIOError
 from caio_integration.subjects import Subjects
 from caio_integration.wire import AuditRecord, rfc3339_now
+
+if TYPE_CHECKING:
+    from caio_broker.metrics import RouterMetrics
 
 __all__ = ["AuditLog", "AuditSettings", "AuditUnavailable", "rfc3339_now"]
 
@@ -41,7 +46,7 @@ class AuditSettings:
 
 
 class AuditLog:
-    __slots__ = ("_js", "_requests", "_settings", "_subjects")
+    __slots__ = ("_js", "_requests", "_settings", "_subjects", "metrics")
 
     def __init__(
         self,
@@ -56,6 +61,8 @@ class AuditLog:
         # A JetStream publish is a request whose reply is the ack; the router's
         # ReplyMux sends it for less CPU than ``js.publish`` (see caio_broker.replymux).
         self._requests = requests
+        # Fed every stored record (caio_broker.metrics), when the router serves metrics.
+        self.metrics: RouterMetrics | None = None
 
     async def ensure_stream(self) -> None:
         """Create the stream, or bring an existing one's settings up to date."""
@@ -76,13 +83,18 @@ class AuditLog:
     async def record(self, record: AuditRecord) -> None:
         """Store one record and wait for its ack; ``AuditUnavailable`` if it is not stored."""
         subject = self._subjects.audit(record.kind, record.service_id)
+        started = time.perf_counter()
         try:
             await js_publish(
                 self._requests, subject, record.to_json(), self._settings.publish_timeout_s
             )
         except Exception as exc:  # any failure means "not recorded"
             log.error("audit_write_failed", subject=subject, error=repr(exc))
+            if self.metrics is not None:
+                self.metrics.audit_failed()
             raise AuditUnavailable(
                 "the audit log did not store this decision, so no answer is given; retry",
                 request_id=record.request_id,
             ) from exc
+        if self.metrics is not None:
+            self.metrics.audited(record, time.perf_counter() - started)

@@ -51,6 +51,10 @@ class Breakers:
             return "open"
         return "half_open"
 
+    def open_services(self) -> list[str]:
+        """The services whose circuit is open now (for ``caio_circuit_open``)."""
+        return [sid for sid in list(self._circuits) if self.state(sid) == "open"]
+
     def allows(self, service_id: str) -> bool:
         """May a request go to this service now? Claims the probe when half-open."""
         state = self.state(service_id)

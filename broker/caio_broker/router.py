@@ -37,6 +37,7 @@ from caio_broker.forwarding import ForwardSettings
 from caio_broker.health import ServiceHealth
 from caio_broker.jobs import JobRunner, JobSettings
 from caio_broker.liveness import Liveness
+from caio_broker.metrics import MetricsSettings, RouterMetrics
 from caio_broker.observed import ObservedSettings, ObservedStats
 from caio_broker.registry import RegistryContext
 from caio_broker.routing import RouteHandler, RouteSettings
@@ -93,6 +94,7 @@ class RouterConfig:
     breaker: BreakerSettings = field(default_factory=BreakerSettings)  # per router
     observed: ObservedSettings = field(default_factory=ObservedSettings)
     jobs: JobSettings = field(default_factory=JobSettings)  # durable jobs (docs/jobs.md)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)  # Prometheus, off
     connect_options: dict[str, Any] = field(default_factory=dict)
     # Reply subjects the router answers: client inboxes (nats-py's inbox_prefix
     # must start with one of these). Anything else is refused: see _respond.
@@ -113,6 +115,7 @@ class Router:
         )
         self._parts: RouterParts | None = None  # set while started
         self.jobs: JobRunner | None = None
+        self.metrics: RouterMetrics | None = None  # while serving /metrics
         self._subscriptions: list[Subscription] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._discovery: asyncio.Task[int] | None = None
@@ -149,6 +152,8 @@ class Router:
         options.update(cfg.connect_options)
         nc = await nats.connect(server_list(cfg.nats_url), **options)
         self._parts = parts = await assemble(nc, cfg, self.subjects, self.catalog, self.health)
+        if cfg.metrics.port is not None:
+            self.metrics = self._serve_metrics(parts)
 
         # Heartbeats first, then the registry replay: by the time requests are
         # taken, the catalog holds every stored contract.
@@ -216,8 +221,20 @@ class Router:
         with contextlib.suppress(Exception):
             await parts.nc.drain()
         self._parts = None
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
         self._stopped.set()
         log.info("router_stopped")
+
+    def _serve_metrics(self, parts: RouterParts) -> RouterMetrics:
+        metrics = RouterMetrics()
+        parts.audit.metrics = metrics
+        parts.routes.metrics = metrics
+        metrics.watch_circuits(self.health.breakers.open_services)
+        port = metrics.serve(self.config.metrics)
+        log.info("metrics_serving", url=f"http://{self.config.metrics.host}:{port}/metrics")
+        return metrics
 
     async def wait_stopped(self) -> None:
         await self._stopped.wait()

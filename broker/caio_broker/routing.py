@@ -14,6 +14,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -40,6 +41,9 @@ from caio_integration.wire import (
     parse,
 )
 
+if TYPE_CHECKING:
+    from caio_broker.metrics import RouterMetrics
+
 __all__ = ["RouteAnswer", "RouteHandler", "RouteSettings"]
 
 RouteAnswer = RouteReply | DryRunReply | ErrorReply
@@ -56,7 +60,7 @@ class RouteSettings:
 
 
 class RouteHandler:
-    __slots__ = ("_audit", "_catalog", "_forwarder", "_guard", "_health", "_settings")
+    __slots__ = ("_audit", "_catalog", "_forwarder", "_guard", "_health", "_settings", "metrics")
 
     def __init__(
         self,
@@ -73,6 +77,7 @@ class RouteHandler:
         self._audit = audit
         self._guard = guard
         self._settings = settings
+        self.metrics: RouterMetrics | None = None  # times decisions when metrics are served
 
     async def handle(
         self,
@@ -165,13 +170,17 @@ class RouteHandler:
             constraints=request.constraints,
             permitted=permitted,
         )
-        return match(
+        started = time.perf_counter()
+        decision = match(
             self._catalog,
             query,
             self._unavailable_for(request.guarantees.max_p95_latency_ms),
             limit=self._settings.max_candidates,
             lagging=self._health.violating,
         )
+        if self.metrics is not None:
+            self.metrics.decided(time.perf_counter() - started)
+        return decision
 
     def _unavailable_for(self, max_p95_ms: float | None) -> Callable[[str], Exclusion | None]:
         """Live and circuit closed; and, if the caller asked for a p95, delivering it."""

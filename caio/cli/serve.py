@@ -98,8 +98,14 @@ def router(
     policy_subject: Annotated[
         str | None, typer.Option(help="Governance check before routing: a policy service subject.")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus /metrics (caio_* series) on this port (0: any)."),
+    ] = None,
+    metrics_host: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
 ) -> None:
     """Serve the registry and routing subjects (run several for more capacity)."""
+    from caio_broker.metrics import MetricsSettings
     from caio_broker.router import AuthSettings, Router, RouterConfig
 
     configure_logging()
@@ -120,6 +126,7 @@ def router(
             policy_hook=policy_hook,
             policy_subject=policy_subject,
         ),
+        metrics=MetricsSettings(port=metrics_port, host=metrics_host),
     )
 
     async def make() -> Router:
