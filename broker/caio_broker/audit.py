@@ -22,6 +22,7 @@ from nats.js.errors import BadRequestError
 from caio_broker.replymux import Requester, js_publish
 from caio_integration.errors import CAIOError
 from caio_integration.subjects import Subjects
+from caio_integration.tracing import span
 from caio_integration.wire import AuditRecord, rfc3339_now
 
 if TYPE_CHECKING:
@@ -85,9 +86,10 @@ class AuditLog:
         subject = self._subjects.audit(record.kind, record.service_id)
         started = time.perf_counter()
         try:
-            await js_publish(
-                self._requests, subject, record.to_json(), self._settings.publish_timeout_s
-            )
+            with span("caio.audit", None):
+                await js_publish(
+                    self._requests, subject, record.to_json(), self._settings.publish_timeout_s
+                )
         except Exception as exc:  # any failure means "not recorded"
             log.error("audit_write_failed", subject=subject, error=repr(exc))
             if self.metrics is not None:

@@ -52,6 +52,7 @@ from caio_integration.errors import (
     error_class_for,
 )
 from caio_integration.subjects import Subjects
+from caio_integration.tracing import TRACEPARENT
 from caio_integration.wire import Attempt, AttemptStatus
 
 __all__ = [
@@ -189,6 +190,7 @@ class Forwarder:
         caller: str | None,
         deadline: float,
         relay: StreamRelay | None = None,
+        traceparent: str | None = None,
     ) -> ForwardResult:
         """Try candidates in order, then retry the retryable ones, within ``deadline``.
 
@@ -198,7 +200,8 @@ class Forwarder:
         chunk, its outcome is the call's (no fallback after the first chunk).
         """
         outcome = ForwardResult()
-        call = _Call(capability, request_id, context, caller, deadline, relay)
+        headers = {TRACEPARENT: traceparent} if traceparent is not None else None
+        call = _Call(capability, request_id, context, caller, deadline, relay, headers)
         round_candidates = candidates
         for round_index in range(1 + self._settings.retry_rounds):
             if round_index:
@@ -280,7 +283,7 @@ class Forwarder:
         started = time.perf_counter()
         try:
             if call.relay is None:
-                msg = await self._requests.request(subject, dumps(request), timeout)
+                msg = await self._requests.request(subject, dumps(request), timeout, call.headers)
                 reply = _decode_reply(msg.data)
             else:
                 reply = await self._streamed(candidate, subject, dumps(request), timeout, call)
@@ -304,7 +307,7 @@ class Forwarder:
         """Relay the worker's chunks as they come; return its final reply."""
         relay = call.relay
         assert relay is not None
-        async with self._requests.stream(subject, payload) as replies:
+        async with self._requests.stream(subject, payload, call.headers) as replies:
             reply = _decode_reply((await replies.next(timeout)).data)
             while is_chunk(reply):
                 await relay.relay(candidate.service_id, reply)
@@ -353,6 +356,7 @@ class _Call:
     caller: str | None
     deadline: float  # time.monotonic()
     relay: StreamRelay | None
+    headers: dict[str, str] | None  # the trace context, when the caller sent one
 
 
 def _result_problem(reply: dict[str, Any], check: Validator | None) -> str | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from caio_broker.matching import Decision
+from caio_integration.tracing import trace_id
 from caio_integration.wire import (
     Attempt,
     AuditKind,
@@ -35,6 +36,7 @@ class RouteCall:
     decision: Decision | None = None
     attempts: list[Attempt] = field(default_factory=list)
     stream: StreamSummary | None = None  # a streamed call's chunks, once forwarded
+    traceparent: str | None = None  # the caller's W3C trace context, passed on to the worker
 
     @classmethod
     def arrived(cls, capability: str | None) -> RouteCall:
@@ -60,6 +62,8 @@ class RouteCall:
             fields["dry_run"] = True
         if self.stream is not None:
             fields["stream"] = self.stream
+        if self.traceparent is not None:
+            fields["trace_id"] = trace_id(self.traceparent)
         return AuditRecord(
             kind=kind,
             outcome=outcome,

@@ -21,7 +21,7 @@ import structlog
 from caio_broker.audit import AuditLog, AuditUnavailable
 from caio_broker.auth.guard import RouteCheck, RouteGuard
 from caio_broker.catalog import Catalog
-from caio_broker.forwarding import Forwarder
+from caio_broker.forwarding import Forwarder, ForwardResult
 from caio_broker.health import ServiceHealth
 from caio_broker.matching import Decision, Exclusion, MatchQuery, match
 from caio_broker.routecall import RouteCall
@@ -29,6 +29,7 @@ from caio_broker.streaming import Publish, StreamRelay
 from caio_integration._json import decode_object
 from caio_integration.errors import CAIOError, InvalidRequest, NoMatchingService
 from caio_integration.subjects import is_safe_token
+from caio_integration.tracing import span, traceparent_of
 from caio_integration.wire import (
     AuditOutcome,
     Candidate,
@@ -92,8 +93,10 @@ class RouteHandler:
         ``stream: true`` gets its chunks there before this final reply.
         """
         call = RouteCall.arrived(capability if is_safe_token(capability) else None)
+        call.traceparent = traceparent_of(headers)
         try:
-            return await self._handle(call, capability, payload, headers, publish)
+            with span("caio.route", call.traceparent, {"caio.capability": capability}):
+                return await self._handle(call, capability, payload, headers, publish)
         except AuditUnavailable as exc:  # nothing can be recorded: say so, claim nothing
             return error_reply(exc, call.request_id)
         except Exception as exc:  # noqa: BLE001 - every failure is answered and audited
@@ -220,7 +223,8 @@ class RouteHandler:
         assert call.request_id is not None
         request_id = call.request_id
         deadline = time.monotonic() + request.timeout_ms / 1000
-        decision = call.decision = self.decide(capability, request, permitted)
+        with span("caio.decide", call.traceparent):
+            decision = call.decision = self.decide(capability, request, permitted)
 
         if not decision.candidates:
             error = NoMatchingService(
@@ -252,18 +256,28 @@ class RouteHandler:
                 pool=decision.pool,
             )
 
-        forwarded = await self._forwarder.forward(
-            decision.candidates,
-            capability=capability,
-            request_id=request_id,
-            context=request.context,
-            caller=call.caller,
-            deadline=deadline,
-            relay=relay,
-        )
+        with span("caio.forward", call.traceparent) as traceparent:
+            forwarded = await self._forwarder.forward(
+                decision.candidates,
+                capability=capability,
+                request_id=request_id,
+                context=request.context,
+                caller=call.caller,
+                deadline=deadline,
+                relay=relay,
+                traceparent=traceparent,
+            )
         call.attempts = forwarded.attempts
         if relay is not None:
             call.stream = relay.summary()
+        return await self._answer(call, capability, forwarded)
+
+    async def _answer(
+        self, call: RouteCall, capability: str, forwarded: ForwardResult
+    ) -> RouteAnswer:
+        """The reply for a forwarded call, once its audit record is stored."""
+        assert call.request_id is not None
+        request_id = call.request_id
         if forwarded.reply is None or forwarded.winner is None:
             failure = forwarded.failure(request_id)
             outcome: AuditOutcome = "timeout" if failure.code == "timeout" else "error"

@@ -73,6 +73,16 @@ async def serve_until_shutdown(make: Callable[[], Awaitable[_Service]]) -> None:
             await service.stop()
 
 
+OtlpEndpointOption = Annotated[
+    str | None,
+    typer.Option(
+        envvar="CAIO_OTLP_ENDPOINT",
+        help="Export OpenTelemetry spans over OTLP/HTTP to this URL "
+        "(e.g. http://127.0.0.1:4318/v1/traces); needs the otel extra.",
+    ),
+]
+
+
 def router(
     nats_url: NatsUrlOption = NATS_URL_DEFAULT,
     prefix: PrefixOption = DEFAULT_PREFIX,
@@ -103,12 +113,15 @@ def router(
         typer.Option(help="Serve Prometheus /metrics (caio_* series) on this port (0: any)."),
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
+    otlp_endpoint: OtlpEndpointOption = None,
 ) -> None:
     """Serve the registry and routing subjects (run several for more capacity)."""
     from caio_broker.metrics import MetricsSettings
     from caio_broker.router import AuthSettings, Router, RouterConfig
 
     configure_logging()
+    if otlp_endpoint:
+        enable_tracing_or_fail(otlp_endpoint)
     if insecure_no_auth:
         err_console.print(
             "[bold red]WARNING: --insecure-no-auth: this router routes and registers for ANY "
@@ -133,6 +146,15 @@ def router(
         return Router(config)
 
     run_async(serve_until_shutdown(make))
+
+
+def enable_tracing_or_fail(otlp_endpoint: str) -> None:
+    from caio_integration.tracing import enable_tracing
+
+    try:
+        enable_tracing(otlp_endpoint=otlp_endpoint)
+    except ImportError:
+        fail("--otlp-endpoint needs OpenTelemetry: pip install 'caio[otel]'")
 
 
 def _worker_names() -> str:
@@ -163,6 +185,7 @@ def worker(
     register: Annotated[
         bool, typer.Option(help="Register the contract with CAIO on start.")
     ] = True,
+    otlp_endpoint: OtlpEndpointOption = None,
 ) -> None:
     """Run a bridge worker: serve its contract's capabilities in a queue group.
 
@@ -173,6 +196,8 @@ def worker(
     from caio_integration.bridge import BridgeWorker, WorkerConfig
 
     configure_logging()
+    if otlp_endpoint:
+        enable_tracing_or_fail(otlp_endpoint)
     # Checked before anything connects, so each mistake is one line.
     try:
         worker_and_contract(name, contract)

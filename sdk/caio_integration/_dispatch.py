@@ -34,6 +34,7 @@ from caio_integration.errors import (
     Timeout,
 )
 from caio_integration.service import _CURRENT, AIUCPService, WorkResult
+from caio_integration.tracing import span, trace_id, traceparent_of
 from caio_integration.wire import ServiceRequest, StreamChunk, now_ms, parse
 
 __all__ = ["NATS_FAILURES", "Counters", "Dispatcher"]
@@ -194,22 +195,21 @@ class Dispatcher:
         if deadline_ms is not None:
             # The deadline is wall-clock; the loop's clock is monotonic.
             when = asyncio.get_running_loop().time() + (deadline_ms - now_ms()) / 1000
+        traceparent = traceparent_of(message.headers)
         context = {
             "capability": capability,
             "request_id": request.request_id,
             "caller": request.caller,
             "deadline_ms": deadline_ms,
+            "trace_id": trace_id(traceparent),
         }
         token = _CURRENT.set(types.MappingProxyType(dict(context)))
         scope = asyncio.timeout_at(when)
         try:
+            attributes = {"caio.capability": capability, "caio.request_id": request.request_id}
             async with scope, self._limit:
-                if request.stream and self._service.streams():
-                    work = await self._stream(request, context, message)
-                else:
-                    work = self._work_result(
-                        await self._service.execute(request.context, context)
-                    )
+                with span("caio.execute", traceparent, attributes):
+                    work = await self._work(request, context, message)
                 proof = await self._service.verify_guarantees(work.result, self._service.contract)
         except TimeoutError:
             if not scope.expired():
@@ -228,6 +228,13 @@ class Dispatcher:
             ms=round((time.perf_counter() - started) * 1000, 1),
         )
         return work
+
+    async def _work(
+        self, request: ServiceRequest, context: dict[str, Any], message: Request
+    ) -> WorkResult:
+        if request.stream and self._service.streams():
+            return await self._stream(request, context, message)
+        return self._work_result(await self._service.execute(request.context, context))
 
     async def _stream(
         self, request: ServiceRequest, context: dict[str, Any], message: Request

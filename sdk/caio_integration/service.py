@@ -107,7 +107,7 @@ class AIUCPService(ABC):
         """Do the work for one request.
 
         ``request`` is the caller's route ``context`` (the contract's input);
-        ``context`` is ``{"capability", "request_id", "caller", "deadline_ms"}``.
+        ``context`` is ``{"capability", "request_id", "caller", "deadline_ms", "trace_id"}``.
         Return the result object, or a ``WorkResult`` to report usage too.
         Raise a ``caio_integration.errors.CAIOError`` subclass to fail with its
         code (``InvalidRequest`` for bad input, ``ServiceUnavailable`` for a

@@ -119,6 +119,7 @@ async def test_execute_gets_the_callers_context_and_the_request_and_its_result_i
         "request_id": answer.body["request_id"],
         "caller": "tests",
         "deadline_ms": deadline,
+        "trace_id": None,  # the caller sent no traceparent
     }
     assert scripted.current[0] == context
 

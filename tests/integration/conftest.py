@@ -97,6 +97,7 @@ class FakeService:
         self.peak_in_flight = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self.received: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []  # each request's NATS headers
         # Asked to stream, send these as chunks before the final reply; with
         # ``break_stream`` the final reply is an error (a stream cut short).
         self.chunks: list[dict[str, Any]] = []
@@ -154,6 +155,7 @@ class FakeService:
     async def _serve(self, msg: Msg) -> None:
         body = orjson.loads(msg.data)
         self.received.append(body)
+        self.headers.append(dict(msg.headers or {}))
         self.request_seen.set()
         if self.mode == "hang":
             return

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import time
+from datetime import datetime
 
 import nats.errors
 import orjson
@@ -33,11 +34,12 @@ async def test_a_heartbeat_arrives_when_the_worker_starts_and_then_periodically(
     second = await _next_json(sub)
     await sub.unsubscribe()  # beats keep coming; a drained client would wait for them
 
-    assert set(first) == {"service_id", "instance_id", "ts"}
+    assert set(first) == {"service_id", "instance_id", "ts", "interval_s"}
     assert first["service_id"] == service_id
     assert first["instance_id"] == worker.instance_id
-    assert abs(first["ts"] - time.time()) < 5
-    assert second["ts"] > first["ts"]
+    assert first["interval_s"] == 0.05
+    assert abs(datetime.fromisoformat(first["ts"]).timestamp() - time.time()) < 5
+    assert datetime.fromisoformat(second["ts"]) > datetime.fromisoformat(first["ts"])
 
 
 async def test_the_first_heartbeat_comes_only_once_requests_can_be_served(
@@ -74,7 +76,7 @@ async def test_stop_sends_a_last_heartbeat_marked_stopping(
     assert "stopping" not in hello
     assert goodbye["stopping"] is True
     assert goodbye["instance_id"] == worker.instance_id
-    assert goodbye["ts"] >= hello["ts"]
+    assert datetime.fromisoformat(goodbye["ts"]) >= datetime.fromisoformat(hello["ts"])
 
 
 async def test_instance_ids_are_unique_and_derived_from_the_service_id(
@@ -121,7 +123,7 @@ async def test_the_worker_is_a_nats_micro_service_with_an_endpoint_per_capabilit
     assert set(endpoints) == {"echo", "gated", "crash", "not_built"}
     assert endpoints["echo"]["subject"] == subjects.service(service_id, "echo")
     assert {e["queue_group"] for e in endpoints.values()} == {service_id}
-    assert endpoints["not_built"]["metadata"] == {"implemented": "false"}
+    assert endpoints["not_built"]["metadata"] == {"implemented": "false", "max_payload": "1MB"}
 
 
 async def test_micro_stats_count_requests_and_the_worker_adds_outcomes(

@@ -75,6 +75,11 @@ class AuditRecord(ReplyBody):
         " (`register` for an invalid contract; `<area>.<operation>`, e.g. `keys.create`, when"
         " denied).",
     )
+    trace_id: str | None = Field(
+        None,
+        description="Extension: the W3C trace id of the caller's `traceparent` header, when"
+        " it sent one.",
+    )
     stream: StreamSummary | None = Field(
         None, description="Extension: on a streamed request, how many chunks were relayed."
     )
