@@ -127,8 +127,9 @@ class AIUCPService(ABC):
         stream (and calls ``execute`` otherwise, so a streaming service
         still answers plain requests). Errors are raised as in ``execute``;
         one raised after the first chunk ends the stream with that error,
-        and the router does not fall back then. ``verify_guarantees`` sees
-        the final result only.
+        and the router does not fall back then. ``verify_guarantees`` is
+        not called on a streamed answer: the output schema a contract gives
+        describes a whole answer, not the final result that sums one up.
         """
         raise NotImplementedError  # never called: see ``streams``
 

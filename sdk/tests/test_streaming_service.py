@@ -126,3 +126,52 @@ async def test_an_error_after_some_words_ends_the_stream_with_that_error(
         await listen(caio, "night", told)
 
     assert told == ["it", "was"]
+
+
+class Counter(AIUCPService):
+    """Streams numbers; its contract's output schema describes a whole (plain) answer."""
+
+    def __init__(self, service_id: str) -> None:
+        self.contract = parse_contract(
+            {
+                "service": {
+                    "id": service_id,
+                    "name": "Counts",
+                    "version": "1.0.0",
+                    "capabilities": [
+                        {
+                            "type": "count",
+                            "output_schema": {"type": "object", "required": ["numbers"]},
+                        }
+                    ],
+                }
+            }
+        )
+
+    async def execute(
+        self, request: dict[str, Any], context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        return {"numbers": [1, 2]}
+
+    async def execute_stream(
+        self, request: dict[str, Any], context: dict[str, Any] | None = None
+    ) -> AsyncIterator[dict[str, Any] | WorkResult]:
+        for number in (1, 2):
+            yield {"number": number}
+
+
+async def test_a_stream_is_not_held_to_the_output_schema_of_a_whole_answer(
+    caio: CAIOClient, caio_host: Any, router: Any, caio_prefix: str, make_key: Any
+) -> None:
+    service = Counter(f"count-{caio_prefix}")
+    await caio_host(service, register=True, api_key=await make_key("counter", "publisher"))
+    assert await router.liveness.wait_available(service.contract.id, timeout_s=10)
+
+    async with caio.stream("count", {}) as stream:
+        numbers = [chunk.data["number"] async for chunk in stream]
+    whole = await caio.route("count", {})
+
+    assert numbers == [1, 2]
+    assert stream.reply is not None
+    assert stream.reply.result == {}
+    assert whole.result == {"numbers": [1, 2]}
