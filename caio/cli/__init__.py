@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from caio import __version__
-from caio.cli import _common, audit, docs, jobs, keys, registry, route, serve, up
+from caio.cli import _common, audit, bridge, docs, jobs, keys, registry, route, serve, up
 from caio.cli._connect import credential_options
 from caio_integration.natsauth import NatsCredentials
 
@@ -52,6 +52,7 @@ docs.register_commands(app)
 app.add_typer(audit.audit_app, name="audit")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(jobs.jobs_app, name="jobs")
+app.add_typer(bridge.bridge_app, name="bridge")
 
 
 def main() -> None:

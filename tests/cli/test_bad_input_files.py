@@ -115,3 +115,23 @@ def test_up_refuses_a_contracts_directory_that_does_not_exist() -> None:
 
     assert "--contracts: missing-dir is not a directory" in line
     assert not Path(".caio").exists()
+
+
+def test_bridge_http_names_a_missing_contract_and_connects_nowhere() -> None:
+    line = one_line_error(caio_now("bridge", "http", "missing.yaml", *NOWHERE))
+
+    assert "CONTRACT: cannot read missing.yaml" in line
+
+
+def test_bridge_http_refuses_a_contract_without_an_http_api_before_connecting() -> None:
+    Path("no-api.yaml").write_text(
+        "service:\n  id: no-api\n  name: No api\n  version: 1.0.0\n"
+        "  capabilities:\n    - type: code_review\n"
+    )
+
+    ran = caio_now("bridge", "http", "no-api.yaml", *NOWHERE)
+
+    assert ran.code == 1, ran.text
+    assert "Traceback" not in ran.text
+    assert ran.err.startswith("error: ")
+    assert "api" in ran.err

@@ -33,6 +33,8 @@ __all__ = [
     "Endpoint",
     "Guarantee",
     "Guarantees",
+    "HttpAuth",
+    "HttpStream",
     "Invariant",
     "Privacy",
     "RateLimit",
@@ -164,17 +166,96 @@ class Constraints(_Part):
     max_images: PositiveInt | None = None
 
 
+# -- api: how the service is reached; what the HTTP bridge reads -------------------
+# A header name as RFC 9110 spells a token.
+HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
+# Header names that carry credentials: a contract names where a credential is
+# read (``auth``), never the credential, so static headers may not look like one.
+SECRET_HEADER = re.compile(r"auth|key|token|secret|cookie|pass|credential", re.IGNORECASE)
+ENV_NAME = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_HEADER_NAME = re.compile(HEADER_NAME_PATTERN.removeprefix("^").removesuffix("$"))
+# A header value on one line: CR, LF or NUL would start another header.
+_HEADER_VALUE = re.compile(r"[^\r\n\x00]*")
+
+HeaderName = Annotated[str, Field(pattern=HEADER_NAME_PATTERN)]
+# An endpoint's JSON Schema, or (in a contract file) a path relative to the file.
+# No minimum length: seed 001's endpoint fields were plain strings.
+EndpointSchema = dict[str, Any] | str
+
+
+class HttpAuth(BaseModel):
+    """Where the credential sent upstream is read: ``env`` or ``file``, exactly one.
+
+    Never the credential itself: there is no key for one, and (unlike every
+    other part) no ``x-`` extensions, which could hold one.
+    """
+
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+    header: HeaderName = "Authorization"
+    scheme: HeaderName | None = None  # "Bearer": the header says "Bearer <credential>"
+    env: Annotated[str, Field(pattern=ENV_NAME)] | None = None
+    file: Annotated[str, Field(min_length=1)] | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HttpAuth:
+        if (self.env is None) == (self.file is None):
+            raise ValueError("give exactly one of env or file: where the credential is read")
+        return self
+
+
+def _checked_headers(headers: dict[str, str] | None) -> dict[str, str] | None:
+    for name, value in (headers or {}).items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"{name!r} is not an HTTP header name")
+        if SECRET_HEADER.search(name):
+            raise ValueError(
+                f"header {name!r} looks like a credential: name where it is read in auth "
+                "(env or file) instead"
+            )
+        if not _HEADER_VALUE.fullmatch(value):
+            raise ValueError(f"header {name!r} has a line break or NUL in its value")
+    return headers
+
+
+class HttpStream(_Part):
+    """How an endpoint streams: server-sent events or JSON lines, asked for by a body flag."""
+
+    format: Literal["sse", "ndjson"] = "sse"
+    flag: Annotated[str, Field(min_length=1)] = "stream"  # the body key set to true
+    done: Annotated[str, Field(min_length=1)] | None = None  # the data that ends it ("[DONE]")
+    # Where each chunk carries text ("choices.0.delta.content"): joined into result.text.
+    text_path: Annotated[str, Field(min_length=1)] | None = None
+
+
 class Endpoint(_Part):
     path: str
     method: str = "POST"
-    input_schema: str | None = None
-    output_schema: str | None = None
+    capability: Token | None = None  # the capability this endpoint serves (the HTTP bridge)
+    input_schema: EndpointSchema | None = None
+    output_schema: EndpointSchema | None = None
+    headers: dict[str, str] | None = None  # sent as they are; never a credential
+    auth: HttpAuth | None = None  # replaces the api's
+    defaults: dict[str, Any] | None = None  # body keys the caller's context may override
+    stream: HttpStream | None = None
+
+    @field_validator("headers")
+    @classmethod
+    def _no_credentials(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return _checked_headers(value)
 
 
 class Api(_Part):
     protocol: Literal["http", "grpc", "nats", "native"] = "nats"
     base_url: str | None = None
+    headers: dict[str, str] | None = None  # sent to every endpoint (an endpoint's win)
+    auth: HttpAuth | None = None  # for every endpoint without its own
     endpoints: list[Endpoint] = Field(default_factory=list)
+
+    @field_validator("headers")
+    @classmethod
+    def _no_credentials(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        return _checked_headers(value)
 
 
 class Invariant(_Part):

@@ -1,0 +1,74 @@
+"""``caio bridge``: serve services that need no code of their own.
+
+``caio bridge http CONTRACT.yaml`` serves every capability of a contract
+whose ``api`` section declares HTTP endpoints (docs/http-bridge.md), with
+the caller's NATS options and publisher key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from caio.cli._common import daemon_connect_options, fail, read_text_file, run_async
+from caio.cli._connect import Bus, connected
+from caio.cli.serve import OtlpEndpointOption, enable_tracing_or_fail, serve_until_shutdown
+from caio.logs import configure_logging
+
+__all__ = ["bridge_app"]
+
+bridge_app = typer.Typer(
+    help="Serve services that need no code of their own.", no_args_is_help=True
+)
+
+
+@bridge_app.command("http")
+@connected()
+def http(
+    bus: Bus,
+    contract: Annotated[
+        Path, typer.Argument(help="The contract (YAML or JSON) whose api section to serve.")
+    ],
+    base_url: Annotated[
+        str | None, typer.Option(help="The upstream's URL, instead of the contract's.")
+    ] = None,
+    register: Annotated[
+        bool, typer.Option(help="Register the contract with CAIO on start.")
+    ] = True,
+    otlp_endpoint: OtlpEndpointOption = None,
+) -> None:
+    """Serve every capability of CONTRACT by calling the HTTP endpoint its api names.
+
+    For example `caio bridge http contracts/examples/openai-compatible-chat.yaml
+    --base-url http://127.0.0.1:11434/v1` in front of a local Ollama.
+    """
+    from caio_http_bridge import CredentialError, create_host
+    from caio_integration.errors import InvalidContract
+    from caio_integration.host import HostConfig, ServiceHost
+
+    configure_logging()
+    if otlp_endpoint:
+        enable_tracing_or_fail(otlp_endpoint)
+    read_text_file(contract, "CONTRACT")  # a missing file is one line, not a traceback
+    config = HostConfig(
+        nats_url=bus.nats_url,
+        prefix=bus.prefix,
+        api_key=bus.api_key,
+        register=register,
+        connect_options=daemon_connect_options(),
+    )
+    try:
+        host = create_host(contract, config, base_url=base_url)  # every contract problem now
+    except InvalidContract as exc:
+        fail(escape("\n".join([exc.message, *exc.details.get("errors", [])])))
+
+    async def make() -> ServiceHost:
+        return host
+
+    try:
+        run_async(serve_until_shutdown(make))
+    except CredentialError as exc:  # from setup(): names the variable or file, never a value
+        fail(escape(str(exc)))

@@ -1,0 +1,288 @@
+"""One call to the upstream: the request a route and a context make, under a time budget.
+
+The route's ``context`` is the JSON body (after the endpoint's ``defaults``,
+checked against its input schema before anything is sent); the upstream's
+JSON answer is the result (checked against the output schema after). Every
+failure leaves as a ``caio_integration.errors`` class (``upstream_errors``
+says which), and every log line names the capability and the outcome,
+never a header or a body.
+
+The time budget is the tighter of two bounds:
+
+- the contract's promise: ``LATENCY_FACTOR`` times its p95 latency bound.
+  The router gives an attempt 2 x p95 before trying the next service
+  (``caio_broker.forwarding``); the bridge gives up a little sooner, so its
+  own ``timeout`` reply reaches the router while the router still listens;
+- the request's deadline (``deadline_ms``), less a margin to send the reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import httpx
+
+from caio_http_bridge.credentials import Credential
+from caio_http_bridge.routes import Route
+from caio_http_bridge.streams import StreamReader
+from caio_http_bridge.upstream_errors import error_for_status
+from caio_integration._json import JSONDecodeError, loads
+from caio_integration._log import Logger
+from caio_integration.errors import CAIOError, InvalidRequest, ServiceError, Timeout
+from caio_integration.service import WorkResult
+
+__all__ = ["DEFAULT_BUDGET_S", "LATENCY_FACTOR", "Budget", "Upstream"]
+
+LATENCY_FACTOR = 1.8
+MIN_BUDGET_S = 0.2  # a tiny p95 bound must not make every call impossible
+DEFAULT_BUDGET_S = 60.0  # no promise and no deadline: a direct request, say
+REPLY_MARGIN_S = 0.05  # to send the reply before the deadline passes
+MAX_ANSWER_BYTES = 16 << 20  # far above what NATS carries; guards the bridge's memory
+MAX_ERROR_BYTES = 64 << 10  # an error page is read this far for its message
+
+
+@dataclass(frozen=True, slots=True)
+class Budget:
+    """How long one upstream call may take, and which bound set it."""
+
+    seconds: float
+    bound: Literal["latency", "deadline", "default"]
+
+    @classmethod
+    def for_request(
+        cls, p95_ms: float | None, deadline_ms: int | None, now_ms: float | None = None
+    ) -> Budget:
+        now = time.time() * 1000 if now_ms is None else now_ms
+        options: list[Budget] = []
+        if p95_ms is not None:
+            options.append(cls(max(MIN_BUDGET_S, p95_ms * LATENCY_FACTOR / 1000), "latency"))
+        if deadline_ms is not None:
+            left = (deadline_ms - now) / 1000
+            options.append(cls(max(left - REPLY_MARGIN_S, left / 2, 0.001), "deadline"))
+        return min(options, key=lambda b: b.seconds, default=cls(DEFAULT_BUDGET_S, "default"))
+
+
+class Upstream:
+    """The pooled client and the credentials a bridge instance calls its upstream with."""
+
+    __slots__ = ("_client", "_credentials", "_log", "secrets")
+
+    def __init__(
+        self, client: httpx.AsyncClient, credentials: Mapping[str, Credential], log: Logger
+    ) -> None:
+        self._client = client
+        self._credentials = credentials  # by capability
+        self._log = log
+        #: What must never appear in a reply or a log line.
+        self.secrets = tuple({c.secret for c in credentials.values()})
+
+    async def call(self, route: Route, context: Mapping[str, Any], budget: Budget) -> WorkResult:
+        """Send one request and return the upstream's JSON answer (and its ``usage``)."""
+        request = self._request(route, context, streaming=False, budget=budget)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(budget.seconds):
+                response = await self._client.send(request, stream=True)
+                try:
+                    ok = response.is_success
+                    raw = await _read(response, MAX_ANSWER_BYTES if ok else MAX_ERROR_BYTES)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TimeoutException):
+            raise self._failed(route, _timeout(budget), started) from None
+        except httpx.HTTPError as exc:
+            raise self._failed(route, _transport_error(exc), started) from None
+        except CAIOError as exc:
+            raise self._failed(route, exc, started) from None
+        if not ok:
+            error = error_for_status(
+                response.status_code, response.headers, raw, secrets=self.secrets
+            )
+            raise self._failed(route, error, started)
+        try:
+            answer = _json_object(raw)
+            route.check_output(answer, self.secrets)
+        except CAIOError as exc:
+            raise self._failed(route, exc, started) from None
+        self._log.debug(
+            "upstream_answered",
+            capability=route.capability,
+            status=response.status_code,
+            http_version=response.http_version,
+            ms=_ms(started),
+        )
+        usage = answer.get("usage")
+        return WorkResult(answer, dict(usage) if isinstance(usage, dict) else {})
+
+    async def stream(
+        self, route: Route, context: Mapping[str, Any], budget: Budget
+    ) -> AsyncGenerator[dict[str, Any] | WorkResult, None]:
+        """Yield the upstream's chunks as they come, then the final ``WorkResult``.
+
+        An endpoint that does not stream answers as any service that does not
+        stream: no chunks, and its whole answer as the final result.
+        """
+        if route.stream is None:
+            yield await self.call(route, context, budget)
+            return
+        request = self._request(route, context, streaming=True, budget=budget)
+        started = time.perf_counter()
+        try:
+            # The budget bounds the wait for the answer's head; each later read
+            # is bounded by the client's read timeout (the same budget).
+            async with asyncio.timeout(budget.seconds):
+                response = await self._client.send(request, stream=True)
+        except (TimeoutError, httpx.TimeoutException):
+            raise self._failed(route, _timeout(budget), started) from None
+        except httpx.HTTPError as exc:
+            raise self._failed(route, _transport_error(exc), started) from None
+        reader = StreamReader(route.stream, self.secrets)
+        try:
+            if not response.is_success:
+                raw = await _read(response, MAX_ERROR_BYTES)
+                raise error_for_status(
+                    response.status_code, response.headers, raw, secrets=self.secrets
+                )
+            async for chunk in reader.chunks(response.aiter_lines()):
+                yield chunk
+        except httpx.TimeoutException:
+            raise self._failed(route, _timeout(budget, reader.count), started) from None
+        except httpx.HTTPError as exc:
+            raise self._failed(route, _transport_error(exc, reader.count), started) from None
+        except CAIOError as exc:
+            raise self._failed(route, exc, started) from None
+        finally:
+            await response.aclose()
+        self._log.debug(
+            "upstream_streamed", capability=route.capability, chunks=reader.count, ms=_ms(started)
+        )
+        yield reader.final()
+
+    # -- the request ------------------------------------------------------------
+
+    def _request(
+        self, route: Route, context: Mapping[str, Any], *, streaming: bool, budget: Budget
+    ) -> httpx.Request:
+        body = {**route.defaults, **context}
+        route.check_input(body)
+        if route.stream is not None:
+            # Said either way: some servers stream unless told not to (Ollama).
+            body[route.stream.flag] = streaming
+        headers = {"accept": "text/event-stream" if streaming else "application/json"}
+        headers.update(route.headers)
+        credential = self._credentials.get(route.capability)
+        if credential is not None:
+            headers[credential.header] = credential.value
+        timeout = httpx.Timeout(budget.seconds)
+        if route.has_body:
+            return self._client.build_request(
+                route.method, route.path, json=body, headers=headers, timeout=timeout
+            )
+        return self._client.build_request(
+            route.method, route.path, params=_query(body), headers=headers, timeout=timeout
+        )
+
+    def _failed(self, route: Route, error: CAIOError, started: float) -> CAIOError:
+        """Log a failed call (codes and numbers only) and hand back its error."""
+        self._log.warning(
+            "upstream_call_failed",
+            capability=route.capability,
+            code=error.code,
+            reason=error.details.get("reason"),
+            status=error.details.get("status"),
+            ms=_ms(started),
+        )
+        return error
+
+
+def _query(body: Mapping[str, Any]) -> dict[str, str]:
+    """A GET/DELETE request's query: the context's scalar values (null: left out)."""
+    query: dict[str, str] = {}
+    for key, value in body.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            query[key] = "true" if value else "false"
+        elif isinstance(value, str | int | float):
+            query[key] = str(value)
+        else:
+            raise InvalidRequest(
+                f"context.{key}: this endpoint sends the context as a query string, "
+                f"which holds text and numbers, not a {type(value).__name__}",
+                details={"reason": "not_a_query_value", "field": key},
+            )
+    return query
+
+
+async def _read(response: httpx.Response, limit: int) -> bytes:
+    """The answer's body, at most ``limit`` bytes (an error page is cut; an answer refused)."""
+    parts: list[bytes] = []
+    size = 0
+    async for part in response.aiter_bytes():
+        parts.append(part)
+        size += len(part)
+        if size > limit:
+            if not response.is_success:
+                break
+            raise ServiceError(
+                f"the upstream's answer is over {limit} bytes",
+                details={"reason": "upstream_answer_too_large", "limit": limit},
+            )
+    return b"".join(parts)[:limit]
+
+
+def _json_object(raw: bytes) -> dict[str, Any]:
+    try:
+        answer = loads(raw)
+    except JSONDecodeError:
+        raise ServiceError(
+            "the upstream's answer is not JSON",
+            details={"reason": "invalid_upstream_response"},
+        ) from None
+    if not isinstance(answer, dict):
+        raise ServiceError(
+            f"the upstream answered a JSON {type(answer).__name__}; a result is an object",
+            details={"reason": "invalid_upstream_response"},
+        )
+    return answer
+
+
+def _timeout(budget: Budget, chunks: int | None = None) -> Timeout:
+    details: dict[str, Any] = {
+        "reason": "upstream_timeout",
+        "timeout_s": round(budget.seconds, 3),
+        "bound": budget.bound,
+    }
+    if chunks is not None:
+        details["chunks"] = chunks
+    return Timeout(
+        f"the upstream did not answer within {budget.seconds:.3g} s (the {budget.bound} bound)",
+        details=details,
+    )
+
+
+def _transport_error(exc: httpx.HTTPError, chunks: int | None = None) -> ServiceError:
+    """A failure below HTTP: the class name says what, never the exception's text."""
+    kind = type(exc).__name__
+    details: dict[str, Any] = {"error": kind}
+    if chunks is not None:
+        details["chunks"] = chunks
+    if isinstance(exc, httpx.ConnectError):
+        details["reason"] = "upstream_unreachable"
+        return ServiceError(
+            f"the upstream could not be reached ({kind})", details=details, retryable=True
+        )
+    if isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol):
+        details["reason"] = "upstream_connection_failed"
+        what = "stream broke" if chunks else "connection failed"
+        return ServiceError(f"the upstream's {what} ({kind})", details=details, retryable=True)
+    details["reason"] = "upstream_error"
+    return ServiceError(f"the call to the upstream failed ({kind})", details=details)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)
