@@ -249,28 +249,58 @@ class Dispatcher:
         """Send each chunk ``execute_stream`` yields as it comes; return the final result."""
         final = WorkResult({})
         seq = 0
-        async for item in self._service.execute_stream(request.context, context):
-            if isinstance(item, WorkResult):
-                final = self._work_result(item)
-                continue
-            if not isinstance(item, dict):
-                raise ServiceError(
-                    f"{self._service.contract.id} streamed a {type(item).__name__}; "
-                    "execute_stream() yields dicts (chunks) and at most one WorkResult",
-                    details={"reason": "invalid_chunk", "seq": seq},
-                )
-            try:
-                chunk = StreamChunk(
-                    status="chunk", request_id=request.request_id, seq=seq, data=item
-                ).to_json()
-            except ValueError as exc:  # pydantic's validation and serialization errors
-                raise ServiceError(
-                    f"chunk {seq} is not JSON: {json_problem(exc)}",
-                    details={"reason": "unserializable_chunk", "seq": seq},
-                ) from None
-            await message.respond(chunk)
-            seq += 1
+        items = self._service.execute_stream(request.context, context)
+        try:
+            async for item in items:
+                if isinstance(item, WorkResult):
+                    final = self._work_result(item)
+                    continue
+                await self._send_chunk(message, self._chunk(request, seq, item))
+                seq += 1
+        finally:
+            # Stopped early (an error, the deadline): let the service close its upstream now.
+            close = getattr(items, "aclose", None)
+            if close is not None:
+                await close()
         return final
+
+    def _chunk(self, request: ServiceRequest, seq: int, item: object) -> bytes:
+        if not isinstance(item, dict):
+            raise ServiceError(
+                f"{self._service.contract.id} streamed a {type(item).__name__}; "
+                "execute_stream() yields dicts (chunks) and at most one WorkResult",
+                details={"reason": "invalid_chunk", "seq": seq},
+            )
+        try:
+            chunk = StreamChunk(
+                status="chunk", request_id=request.request_id, seq=seq, data=item
+            ).to_json()
+        except ValueError as exc:  # pydantic's validation and serialization errors
+            raise ServiceError(
+                f"chunk {seq} is not JSON: {json_problem(exc)}",
+                details={"reason": "unserializable_chunk", "seq": seq},
+            ) from None
+        limit = self._max_reply()
+        if limit is not None and len(chunk) > limit:
+            raise ServiceError(
+                f"chunk {seq} is {len(chunk)} bytes; NATS carries at most {limit}",
+                details={"reason": "chunk_too_large", "seq": seq, "size": len(chunk)},
+            )
+        return chunk
+
+    async def _send_chunk(self, message: Request, chunk: bytes) -> None:
+        try:
+            await message.respond(chunk)
+        except ValueError:  # published without a reply subject: nobody reads the stream
+            raise ServiceError(
+                "a stream was asked for without a reply subject",
+                details={"reason": "no_reply_subject"},
+            ) from None
+        except NATS_FAILURES as exc:
+            self._log.warning("chunk_not_sent", error=repr(exc))
+            raise ServiceError(
+                "the connection failed while streaming", details={"reason": "chunk_not_sent"}
+            ) from None
 
     def _work_result(self, produced: object) -> WorkResult:
         work = WorkResult(produced) if isinstance(produced, dict) else produced

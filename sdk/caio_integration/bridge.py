@@ -1,10 +1,13 @@
 """``BridgeWorker``: the handler-style way to write a service, on the hosting runtime.
 
 A bridge worker is built from a contract and a ``WorkerConfig``; subclasses
-implement ``handle(capability, ServiceRequest) -> WorkResult``. Everything on
-the wire (the NATS micro service, queue group, heartbeats, deadlines,
-concurrency, error replies, drain) is ``caio_integration.host.ServiceHost``'s:
-the worker hands it an ``AIUCPService`` whose ``execute`` calls ``handle``.
+implement ``handle(capability, ServiceRequest) -> WorkResult``, and may
+implement ``handle_stream`` to answer callers who asked for a stream in
+pieces. Everything on the wire (the NATS micro service, queue group,
+heartbeats, deadlines, concurrency, error replies, drain, chunks) is
+``caio_integration.host.ServiceHost``'s: the worker hands it an
+``AIUCPService`` whose ``execute`` calls ``handle`` (and ``execute_stream``
+``handle_stream``).
 New services may as well subclass ``AIUCPService`` directly (docs/sdk.md).
 """
 
@@ -12,8 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import inspect
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
 from typing import Any, ClassVar, Self
 
 from caio_integration._bridge_config import DEFAULT_NATS_URL, WorkerConfig, WorkResult
@@ -57,6 +62,23 @@ class BridgeWorker(ABC):
     @abstractmethod
     async def handle(self, capability: str, request: ServiceRequest) -> WorkResult:
         """Do the work; raise a ``caio_integration.errors.CAIOError`` subclass to fail."""
+
+    def handle_stream(
+        self, capability: str, request: ServiceRequest
+    ) -> AsyncIterator[dict[str, Any] | WorkResult]:
+        """Optional: do the work for a caller who asked for a stream, in pieces.
+
+        The contract of ``AIUCPService.execute_stream``: override it as an
+        async generator; each ``dict`` it yields is one chunk, sent at once;
+        the last item may be a ``WorkResult``, the final result and usage
+        (without one the final result is ``{}``). Errors are raised as in
+        ``handle``; one raised after the first chunk ends the stream with
+        that error, and the router does not fall back then. Only a worker
+        that overrides it streams; the host calls ``handle`` for plain
+        requests either way. It serves every implemented capability: for
+        one you do not stream, ``yield await self.handle(capability, request)``.
+        """
+        raise NotImplementedError  # never called: see _HandlerService.streams
 
     async def setup(self) -> None:  # noqa: B027 - an optional hook, empty on purpose
         """Called by ``start`` before connecting: check tools, open clients."""
@@ -115,7 +137,8 @@ class BridgeWorker(ABC):
 
 
 class _HandlerService(AIUCPService):
-    """The ``AIUCPService`` a ``BridgeWorker`` is to its host: ``execute`` calls ``handle``."""
+    """The ``AIUCPService`` a ``BridgeWorker`` is to its host: ``execute`` calls ``handle``,
+    ``execute_stream`` calls ``handle_stream``."""
 
     def __init__(self, worker: BridgeWorker) -> None:
         self._worker = worker
@@ -128,18 +151,33 @@ class _HandlerService(AIUCPService):
         self, request: dict[str, Any], context: dict[str, Any] | None = None
     ) -> WorkResult:
         assert context is not None  # the host always passes it
-        # Rebuilt without validation: the host parsed and checked these fields.
-        service_request = ServiceRequest.model_construct(
-            request_id=context["request_id"],
-            capability=context["capability"],
-            context=request,
-            caller=context["caller"],
-            deadline_ms=context["deadline_ms"],
+        work = await self._worker.handle(
+            context["capability"], _service_request(request, context, stream=False)
         )
-        work = await self._worker.handle(context["capability"], service_request)
         if not isinstance(work, WorkResult):
             raise TypeError(f"handle() returned {type(work).__name__}, not WorkResult")
         return work
+
+    def streams(self) -> bool:
+        return type(self._worker).handle_stream is not BridgeWorker.handle_stream
+
+    def execute_stream(
+        self, request: dict[str, Any], context: dict[str, Any] | None = None
+    ) -> AsyncIterator[dict[str, Any] | WorkResult]:
+        assert context is not None  # the host always passes it
+        # The worker's own iterator, not a wrapper: the host's cancellation (the
+        # deadline) reaches the worker's code, and its cleanup, directly.
+        stream = self._worker.handle_stream(
+            context["capability"], _service_request(request, context, stream=True)
+        )
+        if not isinstance(stream, AsyncIterator):
+            if inspect.iscoroutine(stream):
+                stream.close()  # never awaited: say so here, not in a warning at exit
+            raise TypeError(
+                f"handle_stream() returned {type(stream).__name__}, not an async iterator: "
+                "write it as an async generator (async def with yield)"
+            )
+        return stream
 
     def get_health_status(self) -> dict[str, Any]:
         return self._worker.get_health_status()
@@ -149,3 +187,17 @@ class _HandlerService(AIUCPService):
 
     async def teardown(self) -> None:
         await self._worker.teardown()
+
+
+def _service_request(
+    request: dict[str, Any], context: dict[str, Any], *, stream: bool
+) -> ServiceRequest:
+    # Rebuilt without validation: the host parsed and checked these fields.
+    return ServiceRequest.model_construct(
+        request_id=context["request_id"],
+        capability=context["capability"],
+        context=request,
+        caller=context["caller"],
+        deadline_ms=context["deadline_ms"],
+        stream=stream,
+    )

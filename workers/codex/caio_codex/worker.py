@@ -8,33 +8,29 @@ same worker fronts OpenAI, Azure-style gateways, vLLM or Ollama).
 The SDK's own retries are off (``max_retries=0``): the router owns retrying
 and fail-over, and needs the ``retryable`` verdict on the first failure rather
 than after the worker has spent the caller's deadline. Every upstream failure
-maps to one CAIO error with a distinct ``details.reason``; the API key never
-appears in a reply or a log line, even when the upstream echoes it.
+maps to one CAIO error with a distinct ``details.reason`` (caio_codex.upstream);
+the API key never appears in a reply or a log line, even when the upstream
+echoes it. A caller who asks for a stream gets the model's text as it comes
+(``handle_stream``; caio_codex.streaming).
 """
 
 from __future__ import annotations
 
-import email.utils
+import contextlib
 import os
 import re
-import time
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
+from caio_codex.streaming import ResultOf, stream_chat
+from caio_codex.upstream import failed_call, refused, retry_after_s, usage_of
 from caio_integration.bridge import BridgeWorker, WorkerConfig, WorkResult
 from caio_integration.contracts.model import ServiceContract
-from caio_integration.errors import (
-    CAIOError,
-    InvalidRequest,
-    RateLimited,
-    ServiceError,
-    ServiceUnavailable,
-    Timeout,
-)
+from caio_integration.errors import InvalidRequest, ServiceError, ServiceUnavailable
 from caio_integration.wire import ServiceRequest
 
 __all__ = [
@@ -59,9 +55,6 @@ _REVIEW_SYSTEM = (
 # One fenced block: an opening ``` line (with an optional info string) up to a
 # closing ``` line.
 _FENCE = re.compile(r"^```[^\n`]*\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
-# Key-shaped strings an upstream might echo back (OpenAI's 401 message does).
-_KEYLIKE = re.compile(r"\b(sk|rk|pk)-[A-Za-z0-9_\-*.]{6,}")
-_UPSTREAM_MESSAGE_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,33 +165,45 @@ class CodexWorker(BridgeWorker):
             await client.close()
 
     async def handle(self, capability: str, request: ServiceRequest) -> WorkResult:
-        if capability == "code_generation":
-            return await self._generate(request.context)
-        return await self._review(request.context)
+        messages, max_tokens, result_of = self._prepare(capability, request.context)
+        completion = await self._complete(messages, max_tokens)
+        text, finish = self._content(completion)
+        return WorkResult(result_of(text, completion.model, finish), usage_of(completion.usage))
+
+    async def handle_stream(
+        self, capability: str, request: ServiceRequest
+    ) -> AsyncIterator[dict[str, Any] | WorkResult]:
+        """``{"delta": text}`` per upstream text delta, then ``handle``'s result."""
+        messages, max_tokens, result_of = self._prepare(capability, request.context)
+        chunks = stream_chat(
+            self._started(),
+            self._body(messages, max_tokens),
+            result_of=result_of,
+            api_key=self.settings.api_key,
+            log=self._log,
+        )
+        # Closed with this generator (the deadline, an error): the upstream's response too.
+        async with contextlib.aclosing(chunks):
+            async for item in chunks:
+                yield item
 
     # -- capabilities ----------------------------------------------------------
 
-    async def _generate(self, context: Mapping[str, Any]) -> WorkResult:
+    def _prepare(
+        self, capability: str, context: Mapping[str, Any]
+    ) -> tuple[list[ChatCompletionMessageParam], int, ResultOf]:
+        """The checked request's messages and token cap, and how to shape its result."""
+        if capability == "code_generation":
+            return self._generation(context), self._max_tokens(context), _generation_result
+        return self._review(context), self._max_tokens(context), _review_result
+
+    def _generation(self, context: Mapping[str, Any]) -> list[ChatCompletionMessageParam]:
         prompt = self._required_text(context, "prompt")
         language = self._text(context, "language") or "Python"
         system = self._text(context, "system") or _GENERATE_SYSTEM.format(language=language)
-        messages: list[ChatCompletionMessageParam] = [
-            {"role": "system", "content": system},
-            {"role": "user", "content": prompt},
-        ]
-        completion = await self._complete(messages, self._max_tokens(context))
-        text, finish = self._content(completion)
-        return WorkResult(
-            {
-                "code": strip_single_fence(text),
-                "text": text,
-                "model": completion.model,
-                "finish_reason": finish,
-            },
-            _usage(completion),
-        )
+        return [{"role": "system", "content": system}, {"role": "user", "content": prompt}]
 
-    async def _review(self, context: Mapping[str, Any]) -> WorkResult:
+    def _review(self, context: Mapping[str, Any]) -> list[ChatCompletionMessageParam]:
         code = self._required_text(context, "code")
         language = self._text(context, "language") or "Python"
         instructions = self._text(context, "instructions")
@@ -206,26 +211,21 @@ class CodexWorker(BridgeWorker):
         if instructions:
             parts.append(f"Focus: {instructions}")
         parts.append(f"```{language.lower()}\n{code}\n```")
-        messages: list[ChatCompletionMessageParam] = [
+        return [
             {"role": "system", "content": _REVIEW_SYSTEM},
             {"role": "user", "content": "\n\n".join(parts)},
         ]
-        completion = await self._complete(messages, self._max_tokens(context))
-        text, finish = self._content(completion)
-        return WorkResult(
-            {"review": text, "model": completion.model, "finish_reason": finish},
-            _usage(completion),
-        )
 
     # -- the upstream call -------------------------------------------------------
 
-    async def _complete(
-        self, messages: list[ChatCompletionMessageParam], max_tokens: int
-    ) -> ChatCompletion:
+    def _started(self) -> openai.AsyncOpenAI:
         if self._client is None:
             raise ServiceUnavailable(
                 "the Codex worker is not started", details={"reason": "not_started"}
             )
+        return self._client
+
+    def _body(self, messages: list[ChatCompletionMessageParam], max_tokens: int) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.settings.model,
             "messages": messages,
@@ -233,21 +233,21 @@ class CodexWorker(BridgeWorker):
         }
         if self.settings.temperature is not None:
             body["temperature"] = self.settings.temperature
+        return body
+
+    async def _complete(
+        self, messages: list[ChatCompletionMessageParam], max_tokens: int
+    ) -> ChatCompletion:
+        client = self._started()
         try:
             # The SDK's documented raw call, typed reply: ``chat.completions.create``
             # first walks its params' TypedDicts (~1 ms of CPU per call here, most of
-            # the SDK's cost); this body is built above and always well formed.
-            return await self._client.post("/chat/completions", cast_to=ChatCompletion, body=body)
-        except openai.OpenAIError as exc:
-            error = _upstream_error(exc, self.settings.api_key)
-            self._log.warning(
-                "upstream call failed",
-                code=error.code,
-                reason=error.details.get("reason"),
-                status=error.details.get("status"),
-                upstream_request_id=getattr(exc, "request_id", None),
+            # the SDK's cost); this body is built by _body and always well formed.
+            return await client.post(
+                "/chat/completions", cast_to=ChatCompletion, body=self._body(messages, max_tokens)
             )
-            raise error from None
+        except openai.OpenAIError as exc:
+            raise failed_call(exc, self.settings.api_key, self._log) from None
 
     @staticmethod
     def _content(completion: ChatCompletion) -> tuple[str, str]:
@@ -258,15 +258,7 @@ class CodexWorker(BridgeWorker):
         choice = completion.choices[0]
         message = choice.message
         if message.refusal or choice.finish_reason == "content_filter":
-            raise ServiceError(
-                "the model declined the request",
-                details={
-                    "reason": "refused",
-                    "refusal": (message.refusal or "")[:_UPSTREAM_MESSAGE_CHARS],
-                    "finish_reason": choice.finish_reason,
-                },
-                retryable=False,
-            )
+            raise refused(message.refusal, choice.finish_reason)
         if message.content is None:
             raise ServiceError(
                 "the upstream returned a message without text",
@@ -311,112 +303,17 @@ class CodexWorker(BridgeWorker):
         return value
 
 
-# -- error mapping ------------------------------------------------------------------
+# -- results ------------------------------------------------------------------------
 
 
-def _usage(completion: ChatCompletion) -> dict[str, Any]:
-    usage = completion.usage
-    if usage is None:
-        return {}
+def _generation_result(text: str, model: str, finish_reason: str) -> dict[str, Any]:
     return {
-        "prompt_tokens": usage.prompt_tokens,
-        "completion_tokens": usage.completion_tokens,
-        "total_tokens": usage.total_tokens,
+        "code": strip_single_fence(text),
+        "text": text,
+        "model": model,
+        "finish_reason": finish_reason,
     }
 
 
-def _scrub(text: str, api_key: str) -> str:
-    """The upstream's message, safe to forward: no key, bounded length."""
-    if api_key:
-        text = text.replace(api_key, "***")
-    return _KEYLIKE.sub(r"\1-***", text)[:_UPSTREAM_MESSAGE_CHARS]
-
-
-def retry_after_s(headers: Mapping[str, str], now: float | None = None) -> float | None:
-    """Seconds to wait from ``retry-after-ms`` / ``Retry-After`` (seconds or HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    now = time.time() if now is None else now
-    return max(0.0, when.timestamp() - now)
-
-
-def _refused(exc: BaseException) -> bool:
-    """A connection that failed outright (refused, unroutable) rather than timed out.
-
-    The SDK's aiohttp transport reports a refused connection as a connect
-    *timeout*; the OS error underneath says what happened.
-    """
-    seen: BaseException | None = exc
-    for _ in range(8):  # a chain is short; the bound guards against a cycle
-        if seen is None:
-            break
-        if isinstance(seen, OSError) and not isinstance(seen, TimeoutError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
-
-
-def _upstream_error(exc: openai.OpenAIError, api_key: str) -> CAIOError:
-    """One CAIO error per kind of upstream failure, each with its own ``reason``."""
-    # Order matters: APITimeoutError is an APIConnectionError, and every
-    # status error is an APIStatusError.
-    if isinstance(exc, openai.APITimeoutError) and not _refused(exc):
-        return Timeout(
-            "the upstream model did not answer in time", details={"reason": "upstream_timeout"}
-        )
-    if isinstance(exc, openai.APIConnectionError):
-        return ServiceUnavailable(
-            "the upstream model could not be reached", details={"reason": "upstream_unreachable"}
-        )
-    if not isinstance(exc, openai.APIStatusError):
-        return ServiceError(
-            "the upstream's answer could not be used", details={"reason": "upstream_error"}
-        )
-    status = exc.status_code
-    if isinstance(exc, openai.AuthenticationError | openai.PermissionDeniedError):
-        # The upstream's message is left out: OpenAI's 401 quotes the key.
-        return ServiceUnavailable(
-            "the upstream rejected this worker's credentials",
-            details={"reason": "upstream_unauthorized", "status": status},
-            retryable=False,
-        )
-    message = _scrub(exc.message, api_key)
-    if isinstance(exc, openai.RateLimitError):
-        details: dict[str, Any] = {"reason": "upstream_rate_limited", "status": status}
-        wait = retry_after_s(exc.response.headers)
-        if wait is not None:
-            details["retry_after_s"] = wait
-        return RateLimited("the upstream is rate limiting this worker", details=details)
-    if isinstance(exc, openai.BadRequestError | openai.UnprocessableEntityError):
-        return InvalidRequest(
-            f"the upstream rejected the request: {message}",
-            details={"reason": "upstream_bad_request", "status": status},
-        )
-    if isinstance(exc, openai.NotFoundError):
-        # Usually a wrong model name or base URL: the worker's configuration.
-        return ServiceUnavailable(
-            f"the upstream does not know this model or endpoint: {message}",
-            details={"reason": "upstream_not_found", "status": status},
-            retryable=False,
-        )
-    retryable = status >= 500 or status in (408, 409)
-    return ServiceError(
-        f"the upstream failed with HTTP {status}: {message}",
-        details={"reason": "upstream_error", "status": status},
-        retryable=retryable,
-    )
+def _review_result(text: str, model: str, finish_reason: str) -> dict[str, Any]:
+    return {"review": text, "model": model, "finish_reason": finish_reason}

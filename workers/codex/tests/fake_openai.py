@@ -18,6 +18,25 @@ The requested model name picks the scenario:
 ``fake-slow``      waits until released or ``slow_max_s`` passes, then 200
 =================  ==========================================================
 
+A request with ``"stream": true`` gets the same scenarios as real
+Server-Sent Events (``text/event-stream``, HTTP/1.1 chunked): a first chunk
+with the role, the content in several ``chat.completion.chunk`` deltas, a
+chunk with the ``finish_reason``, the usage chunk (``choices: []``) when
+``stream_options.include_usage`` asks for it, then ``data: [DONE]``. The
+error scenarios answer as above, before any event. Streams have scenarios
+of their own:
+
+=====================  ======================================================
+``fake-cut-<n>``       <n> content deltas, then the connection is dropped
+``fake-stall``         one content delta, then silence until released or
+                       ``slow_max_s`` passes
+``fake-stream-error``  two content deltas, then an in-band error event that
+                       echoes the presented key
+``fake-unfinished``    every content delta, then ``[DONE]`` without a
+                       ``finish_reason``
+``fake-nousage``       as ``fake-ok``, without the usage chunk
+=====================  ======================================================
+
 Every request is counted per model and the last body and headers are kept.
 """
 
@@ -26,12 +45,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import socket
 import threading
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeOpenAIServer", "fake_code_for"]
+__all__ = ["FakeOpenAIServer", "fake_code_for", "fake_deltas"]
 
 _ERRORS: dict[str, tuple[int, str, str]] = {
     "fake-400": (400, "invalid_request_error", "max_tokens is too large for this model"),
@@ -53,6 +73,12 @@ def fake_code_for(prompt: str) -> str:
     """The deterministic function ``fake-ok`` writes for a prompt."""
     digest = hashlib.sha256(prompt.encode()).hexdigest()[:8]
     return f"def generated_{digest}():\n    return {len(prompt)}\n"
+
+
+def fake_deltas(content: str) -> list[str]:
+    """How a streamed answer splits ``content``: a line per delta, the last may lack its
+    newline (so a fence arrives over several deltas, as from a real model)."""
+    return content.splitlines(keepends=True)
 
 
 class FakeOpenAIServer:
@@ -145,7 +171,40 @@ class FakeOpenAIServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 server._record(body, headers)
                 status, extra, payload = server._answer(body, headers)
-                self._send(status, extra, payload)
+                if status == 200 and body.get("stream"):
+                    self._stream(body, headers, payload)
+                else:
+                    self._send(status, extra, payload)
+
+            def _stream(
+                self, body: dict[str, Any], headers: dict[str, str], completion: dict[str, Any]
+            ) -> None:
+                """The completion as Server-Sent Events, or a stream scenario's failure."""
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                try:
+                    for event in _stream_events(completion, body):
+                        if event is _CUT:
+                            # Gone mid-body: no last chunk of the chunked encoding.
+                            self.connection.shutdown(socket.SHUT_RDWR)
+                            self.close_connection = True
+                            return
+                        if event is _STALL:
+                            server.release_slow.wait(server.slow_max_s)
+                            continue
+                        if event is _ERROR:
+                            key = headers.get("authorization", "").removeprefix("Bearer ")
+                            error = _error("server_error", f"overloaded serving key {key}")
+                            event = f"data: {json.dumps(error)}\n\n"
+                        self._chunk(str(event).encode())
+                    self._chunk(b"")  # the chunked encoding's end
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a deadline)
+
+            def _chunk(self, data: bytes) -> None:
+                self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
 
             def _send(self, status: int, extra: dict[str, str], payload: dict[str, Any]) -> None:
                 data = json.dumps(payload).encode()
@@ -160,6 +219,60 @@ class FakeOpenAIServer:
                     self.wfile.write(data)
 
         return Handler
+
+
+# Markers in a stream's events: where a scenario breaks it.
+_CUT = object()
+_STALL = object()
+_ERROR = object()
+
+
+def _stream_events(completion: dict[str, Any], body: dict[str, Any]) -> list[Any]:
+    """The ``data:`` events streaming ``completion`` takes, with a scenario's markers."""
+    model = str(body.get("model"))
+    choice = completion["choices"][0]
+    message = choice["message"]
+    include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+
+    def event(delta: dict[str, Any], finish: str | None = None) -> str:
+        chunk: dict[str, Any] = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+        }
+        if include_usage:
+            chunk["usage"] = None
+        return f"data: {json.dumps(chunk)}\n\n"
+
+    events: list[Any] = [event({"role": "assistant", "content": ""})]
+    if message["refusal"] is not None:
+        events.append(event({"refusal": message["refusal"]}))
+    for number, piece in enumerate(fake_deltas(message["content"] or "")):
+        if model == f"fake-cut-{number}":
+            return [*events, _CUT]
+        if model == "fake-stall" and number == 1:
+            events.append(_STALL)
+        if model == "fake-stream-error" and number == 2:
+            return [*events, _ERROR]
+        events.append(event({"content": piece}))
+    if model.startswith("fake-cut-"):
+        return [*events, _CUT]  # cut after every delta, before the finish
+    if model != "fake-unfinished":
+        events.append(event({}, choice["finish_reason"]))
+    if include_usage and model != "fake-nousage":
+        usage = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 1_700_000_000,
+            "model": model,
+            "choices": [],
+            "usage": completion["usage"],
+        }
+        events.append(f"data: {json.dumps(usage)}\n\n")
+    events.append("data: [DONE]\n\n")
+    return events
 
 
 def _error(code: str, message: str) -> dict[str, Any]:

@@ -15,34 +15,11 @@ from fake_openai import FakeOpenAIServer, fake_code_for
 from nats.aio.client import Client as NATS
 
 from caio_codex.worker import CodexSettings, CodexWorker, retry_after_s, strip_single_fence
-from caio_integration.contracts.model import ServiceContract
 from caio_integration.subjects import Subjects
 from caio_integration.testing import ask_service, service_request
 from caio_integration.wire import now_ms
 
 API_KEY = "sk-caio-test-SECRET-0123456789abcdef"
-CODEX_CAPABILITIES = [
-    "code_generation",
-    "code_review",
-    "code_execution",
-    "file_operations",
-    "command_execution",
-    "web_search",
-]
-
-
-@pytest.fixture
-def codex_contract(service_id: str) -> ServiceContract:
-    """Seed 001's Codex contract, under this test's service id."""
-    return ServiceContract.model_validate(
-        {
-            "id": service_id,
-            "name": "Codex Bridge Service",
-            "version": "1.0.0",
-            "capabilities": [{"type": cap} for cap in CODEX_CAPABILITIES],
-            "constraints": {"max_concurrent_requests": 10},
-        }
-    )
 
 
 @pytest.fixture
