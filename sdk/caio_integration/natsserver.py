@@ -74,6 +74,8 @@ class NatsServer:
         self._process: subprocess.Popen[str] | None = None
         self._log: deque[str] = deque(maxlen=200)
         self._ready = threading.Event()
+        self._serving = False  # the server said it is ready (not merely: the log ended)
+        self._reader: threading.Thread | None = None
         self.host = config.host
         self.port = config.port
 
@@ -101,6 +103,7 @@ class NatsServer:
         argv += ["-a", cfg.host, "-p", str(self.port), "-js", "-sd", str(cfg.store_dir)]
         argv += cfg.extra_args
         self._ready.clear()
+        self._serving = False
         self._process = subprocess.Popen(
             argv,
             stdout=subprocess.DEVNULL,
@@ -110,9 +113,12 @@ class NatsServer:
             # only through our orderly stop, after the router and workers drained.
             start_new_session=True,
         )
-        threading.Thread(target=self._read_log, daemon=True, name="nats-server-log").start()
-        if not self._ready.wait(cfg.ready_timeout_s) or not self.running:
+        self._reader = threading.Thread(target=self._read_log, daemon=True, name="nats-server-log")
+        self._reader.start()
+        # Ready means the server said so: a log that ended (it exited) also wakes the wait.
+        if not self._ready.wait(cfg.ready_timeout_s) or not self._serving or not self.running:
             self.stop()
+            self._reader.join(timeout=5)  # the whole log, including why it stopped
             tail = self.log_tail()
             # The server says so only in its log: this is the one place that reads it.
             failure = NatsServerPortInUse if "address already in use" in tail else NatsServerError
@@ -128,6 +134,7 @@ class NatsServer:
             if match := _LISTENING.search(line):
                 self.port = int(match.group(2))
             if _READY in line:
+                self._serving = True
                 self._ready.set()
         self._ready.set()  # exited: wake any waiter, which then sees it died
 
