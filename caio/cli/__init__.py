@@ -5,7 +5,19 @@ from __future__ import annotations
 import typer
 
 from caio import __version__
-from caio.cli import _common, audit, bridge, docs, jobs, keys, registry, route, serve, up
+from caio.cli import (
+    _common,
+    audit,
+    bridge,
+    docs,
+    gateway,
+    jobs,
+    keys,
+    registry,
+    route,
+    serve,
+    up,
+)
 from caio.cli._connect import credential_options
 from caio_integration.natsauth import NatsCredentials
 
@@ -46,6 +58,7 @@ def _root(
 
 up.register_commands(app)
 serve.register_commands(app)
+gateway.register_commands(app)
 registry.register_commands(app)
 route.register_commands(app)
 docs.register_commands(app)

@@ -18,11 +18,11 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from caio_http_bridge import HttpBridgeService
 from fake_upstream import FakeUpstream
 from http_bridge_support import CapturedLogs, Route, StartBridge
 from nats.aio.client import Client as NATS
 
+from caio_http_bridge import HttpBridgeService
 from caio_integration.subjects import Subjects
 
 # Fixtures caio_nats_server, caio_nats_url, caio_prefix, caio_nc, caio_host.
