@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 import yaml
-from caio_http_bridge import HttpBridgeService
 from http_bridge_support import EXAMPLES
 
+from caio_http_bridge import HttpBridgeService
 from caio_integration.contracts import contract_errors, load_contract_file, parse_contract
 from caio_integration.errors import InvalidContract
 

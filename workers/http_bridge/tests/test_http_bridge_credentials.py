@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from caio_http_bridge import CredentialError, HttpBridgeService
 from fake_upstream import FakeUpstream, json_reply
 from http_bridge_support import EXAMPLES, SECRET, CapturedLogs, StartBridge
 from nats.aio.client import Client as NATS
 
+from caio_http_bridge import CredentialError, HttpBridgeService
 from caio_integration.contracts import contract_errors
 from caio_integration.testing import ask_service
 

@@ -12,13 +12,13 @@ import socket
 from typing import Any
 
 import pytest
-from caio_http_bridge import error_for_status, retry_after_s
 from fake_upstream import FakeUpstream, Reply, json_reply
 from http_bridge_support import EXAMPLES, SECRET, StartBridge
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 
+from caio_http_bridge import error_for_status, retry_after_s
 from caio_integration.testing import ask_service
 
 PROPERTY = settings(max_examples=200, deadline=None, database=None)

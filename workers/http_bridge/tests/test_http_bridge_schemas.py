@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 import yaml
-from caio_http_bridge import HttpBridgeService
 from fake_upstream import FakeUpstream, json_reply
 from http_bridge_support import EXAMPLES, StartBridge
 from nats.aio.client import Client as NATS
 
+from caio_http_bridge import HttpBridgeService
 from caio_integration.errors import InvalidContract
 from caio_integration.testing import ask_service
 

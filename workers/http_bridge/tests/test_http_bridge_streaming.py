@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 import yaml
-from caio_http_bridge import HttpBridgeService
 from fake_upstream import FakeUpstream, Reply, json_reply
 from http_bridge_support import EXAMPLES, SECRET, StartBridge, serving
 from nats.aio.client import Client as NATS
 
+from caio_http_bridge import HttpBridgeService
 from caio_integration.client import CAIOClient
 from caio_integration.errors import CAIOError, ServiceError
 from caio_integration.service import WorkResult

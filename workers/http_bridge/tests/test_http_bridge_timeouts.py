@@ -10,14 +10,14 @@ import time
 from typing import Any
 
 import pytest
-from caio_http_bridge import Budget
-from caio_http_bridge.calls import DEFAULT_BUDGET_S, LATENCY_FACTOR, MIN_BUDGET_S
 from fake_upstream import FakeUpstream
 from http_bridge_support import EXAMPLES, Route, StartBridge, serving
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 
+from caio_http_bridge import Budget
+from caio_http_bridge.calls import DEFAULT_BUDGET_S, LATENCY_FACTOR, MIN_BUDGET_S
 from caio_integration.testing import ask_service
 
 SENTIMENT = EXAMPLES / "sentiment-model.yaml"  # promises p95 <= 300 ms
