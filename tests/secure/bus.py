@@ -51,6 +51,7 @@ from nats.aio.client import Client as NATS
 from caio_broker.buspermissions import User, render_users_conf
 from caio_broker.router import Router
 from caio_integration.bridge import BridgeWorker
+from caio_integration.host import ServiceHost
 from caio_integration.natsserver import NatsServer, NatsServerConfig
 from caio_integration.subjects import Subjects
 from tests.secure.roles import ROLES, SKIP, role_for
@@ -196,8 +197,21 @@ def _connect_every_role(secure: SecureBus, monkeypatch: pytest.MonkeyPatch) -> N
             options = {**secure.options(secure.client_role), **options}
         return await connect(servers, **options)
 
+    host_start = ServiceHost.start
+
+    async def start_host(self: ServiceHost) -> None:
+        # A service hosted directly (AIUCPService, the HTTP bridge) is a worker too.
+        if secure.serves(self.config.nats_url) and not _has_credentials(
+            self.config.connect_options
+        ):
+            await secure.add_worker(self.service_id)
+            options = {**secure.options("worker", self.service_id), **self.config.connect_options}
+            self.config = _replace_options(self.config, options)
+        await host_start(self)
+
     monkeypatch.setattr(Router, "start", start_router)
     monkeypatch.setattr(BridgeWorker, "start", start_worker)
+    monkeypatch.setattr(ServiceHost, "start", start_host)
     monkeypatch.setattr(nats, "connect", connect_as_client)
     # The CLI reads CAIO_NATS_*: commands the test runs are its role too.
     for name, value in secure.env(secure.client_role).items():
