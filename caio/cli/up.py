@@ -9,13 +9,14 @@ stops everything in order: workers drain, the router drains, NATS stops.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -34,6 +35,9 @@ from caio_integration.natsserver import (
     NatsServerError,
     NatsServerPortInUse,
 )
+
+if TYPE_CHECKING:
+    import uvicorn
 
 __all__ = ["ensure_local_admin", "register_commands"]
 
@@ -55,6 +59,10 @@ def up(
     codex: Annotated[
         bool | None, typer.Option(help="Run the Codex worker (default: if OPENAI_API_KEY is set).")
     ] = None,
+    gateway_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve the HTTP gateway (REST, OpenAI-compatible) on this port."),
+    ] = None,
 ) -> None:
     """Start CAIO on this machine: NATS + router + local workers, until Ctrl-C."""
     configure_logging(level=os.environ.get("CAIO_LOG_LEVEL", "warning"), fmt="console")
@@ -73,7 +81,7 @@ def up(
         except NatsServerError as exc:
             fail(str(exc))
     try:
-        run_async(_run(_Plan(server, contracts_dir, data_dir, with_codex, demo)))
+        run_async(_run(_Plan(server, contracts_dir, data_dir, with_codex, demo, gateway_port)))
     finally:
         server.stop()
         console.print("[dim]CAIO stopped.[/]")
@@ -86,6 +94,7 @@ class _Plan:
     data_dir: Path
     with_codex: bool
     demo: bool
+    gateway_port: int | None = None
 
 
 async def _run(plan: _Plan) -> None:
@@ -127,6 +136,7 @@ async def _serve(plan: _Plan, shutdown: ShutdownSignal) -> None:
     router = Router(RouterConfig(nats_url=server.url))
     await router.start()
     started: list[BridgeWorker] = []
+    gateway: _Gateway | None = None
     try:
         assert router.keys is not None
         key_file = plan.data_dir / "admin.key"
@@ -145,6 +155,12 @@ async def _serve(plan: _Plan, shutdown: ShutdownSignal) -> None:
                 console.print(f"[green]✓[/] worker {name} serving {bridge.contract.id}")
             if not with_codex:
                 console.print("[dim]· codex worker not started (set OPENAI_API_KEY to add it)[/]")
+            if plan.gateway_port is not None:
+                gateway = await _start_gateway(server.url, server.config.host, plan.gateway_port)
+                console.print(
+                    f"[green]✓[/] HTTP gateway on [bold]http://{server.config.host}:"
+                    f"{plan.gateway_port}[/] [dim](OpenAI-compatible at /v1, REST at /api/v1)[/]"
+                )
             _banner(server.url, key_file)
             if plan.demo:
                 from caio.demo import run_demo
@@ -154,9 +170,38 @@ async def _serve(plan: _Plan, shutdown: ShutdownSignal) -> None:
         await shutdown.wait()
         console.print("stopping…")
     finally:
+        if gateway is not None:
+            await gateway.stop()
         for bridge in reversed(started):
             await bridge.stop()
         await router.stop()
+
+
+@dataclass(frozen=True, slots=True)
+class _Gateway:
+    server: uvicorn.Server
+    serving: asyncio.Task[None]
+
+    async def stop(self) -> None:
+        self.server.should_exit = True
+        await self.serving
+
+
+async def _start_gateway(nats_url: str, host: str, port: int) -> _Gateway:
+    """The HTTP gateway in this process, serving once it has connected to NATS."""
+    import uvicorn
+
+    from caio_gateway import GatewayConfig
+    from caio_gateway.server import uvicorn_config
+
+    config = GatewayConfig(host=host, port=port, nats_url=nats_url)
+    server = uvicorn.Server(uvicorn_config(config, log_level="warning"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:  # uvicorn sets a flag and has no event to await
+        if serving.done():
+            fail(f"the HTTP gateway did not start on {host}:{port} (is the port taken?)")
+        await asyncio.sleep(0.02)
+    return _Gateway(server, serving)
 
 
 def _banner(url: str, key_file: Path) -> None:
