@@ -28,7 +28,7 @@ from typing import Any
 from benchmarks.harness import Budget
 from benchmarks.procs import ROOT
 from benchmarks.report import write_report
-from benchmarks.scenarios import codecs, jobs, openai_compare, overhead, profile, scale
+from benchmarks.scenarios import codecs, gateways, jobs, openai_compare, overhead, profile, scale
 
 __all__ = ["main"]
 
@@ -37,6 +37,7 @@ SCENARIOS: dict[str, Callable[[Budget], dict[str, Any]]] = {
     "scale": scale.run,
     "jobs": jobs.run,
     "openai": openai_compare.run,
+    "gateways": gateways.run,
     "codecs": codecs.run,
     "profile": profile.run,
 }
@@ -91,7 +92,8 @@ def main(argv: list[str] | None = None) -> None:
         "--litellm",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="run LiteLLM's side of the openai scenario (default: not with --quick)",
+        help="run LiteLLM's side of the openai and gateways scenarios (default: not with "
+        "--quick; the gateways scenario also runs it when it is already installed)",
     )
     parser.add_argument(
         "--from-json",

@@ -10,6 +10,8 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a CI runner
 import matplotlib.pyplot as plt
 
+from benchmarks.gateways.report import draw as _gateways
+
 __all__ = ["draw"]
 
 COLORS = {"direct": "#9aa5b1", "forwarder": "#52606d", "caio": "#2680c2", "litellm": "#d64545"}
@@ -88,6 +90,7 @@ def draw(results: dict[str, Any], folder: Path) -> dict[str, str]:
         ("overhead", _overhead, "bench-overhead.png"),
         ("scale", _scale, "bench-scale.png"),
         ("openai", _openai, "bench-openai.png"),
+        ("gateways", _gateways, "bench-gateways.png"),
     ):
         if key in results:
             render(results[key], folder / name)
