@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from caio_gateway import openai_routes, rest_routes
+from caio_gateway import console, openai_routes, rest_routes
 from caio_gateway.bus import Bus
 from caio_gateway.config import GatewayConfig
 from caio_gateway.errors import (
@@ -134,6 +134,7 @@ def create_app(config: GatewayConfig | None = None) -> FastAPI:
     app.state.bus = bus
     app.include_router(rest_routes.router)
     app.include_router(openai_routes.router)
+    app.include_router(console.router)
     _install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=config.max_body_bytes)
 
