@@ -28,7 +28,16 @@ from typing import Any
 from benchmarks.harness import Budget
 from benchmarks.procs import ROOT
 from benchmarks.report import write_report
-from benchmarks.scenarios import codecs, gateways, jobs, openai_compare, overhead, profile, scale
+from benchmarks.scenarios import (
+    codecs,
+    gateways,
+    jobs,
+    openai_compare,
+    overhead,
+    profile,
+    routers,
+    scale,
+)
 
 __all__ = ["main"]
 
@@ -36,6 +45,7 @@ SCENARIOS: dict[str, Callable[[Budget], dict[str, Any]]] = {
     "overhead": overhead.run,
     "scale": scale.run,
     "jobs": jobs.run,
+    "routers": routers.run,
     "openai": openai_compare.run,
     "gateways": gateways.run,
     "codecs": codecs.run,

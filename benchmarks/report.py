@@ -32,6 +32,7 @@ TARGETS: list[tuple[str, str, str, float, str]] = [
     ("openai", "rps_caio_vs_litellm", ">=", 50.0, "fake OpenAI throughput, CAIO vs LiteLLM"),
     ("openai", "added_p50_caio_vs_litellm", "<=", 0.05, "added p50 latency, CAIO vs LiteLLM"),
     ("jobs", "jobs_vs_routed", ">=", 0.5, "durable jobs vs routed throughput"),
+    ("routers", "two_vs_one_router", ">=", 1.6, "routed throughput, two router processes vs one"),
     ("gateways", "added_p50_caio_vs_litellm", "<=", 0.1, "gateway added p50, CAIO vs LiteLLM"),
     ("gateways", "added_p50_caio_vs_portkey", "<=", 1.0, "gateway added p50, CAIO vs Portkey"),
     (
@@ -175,6 +176,19 @@ def _jobs(data: dict[str, Any]) -> list[str]:
     )
 
 
+def _routers(data: dict[str, Any]) -> list[str]:
+    return _table(
+        [f"req/s @{data['in_flight']}, one router", "two routers", "two vs one"],
+        [
+            [
+                data["rps_one_router"],
+                data["rps_two_routers"],
+                data["ratios"]["two_vs_one_router"],
+            ]
+        ],
+    )
+
+
 def _openai(data: dict[str, Any]) -> list[str]:
     rows = []
     for name, label in (
@@ -217,6 +231,7 @@ SECTIONS = (
     ("overhead", "Routing overhead", _overhead, "bench-overhead.png"),
     ("scale", "Registry size: decision time, throughput, memory", _scale, "bench-scale.png"),
     ("jobs", "Durable jobs", _jobs, None),
+    ("routers", "Router processes: one, then two in a queue group", _routers, None),
     ("openai", "Codex worker behind CAIO vs LiteLLM proxy", _openai, "bench-openai.png"),
     ("gateways", "HTTP gateways: CAIO vs LiteLLM, Portkey, TensorZero", _gateways, _GATEWAYS_PNG),
     ("codecs", "JSON libraries on the route path (in-process)", _codecs, None),

@@ -57,6 +57,14 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     router = Router(RouterConfig(nats_url=args.nats_url, prefix=args.prefix))
     await router.start()
     assert router.keys is not None
+    if args.join:
+        # Another router of the same queue group: the first one made the keys and
+        # the fleet; this one serves from the shared registry and key bucket.
+        await _wait_live(router, pool_ids(args.contracts, args.pool))
+        ready({"services": len(router.catalog), "rss_mib": round(rss_mib(os.getpid()), 1)})
+        await stop.wait()
+        await router.stop()
+        return
     admin_key, _ = await router.keys.create("bench-admin", "admin")
     caller_key, _ = await router.keys.create("bench-caller", "caller")
     seed_s = await _register_fleet(router, admin_key, args.contracts, args.pool)
@@ -86,4 +94,7 @@ if __name__ == "__main__":
     parser.add_argument("--contracts", type=int, default=1)
     parser.add_argument("--pool", type=int, default=100)
     parser.add_argument("--cprofile", help="write a cProfile of the load phase to this file")
+    parser.add_argument(
+        "--join", action="store_true", help="serve beside a router that seeded the fleet"
+    )
     role_main(parser, run)
