@@ -8,7 +8,7 @@ calling the endpoint that names it; docs/http-bridge.md has the details.
 from caio_http_bridge.calls import Budget
 from caio_http_bridge.credentials import Credential, CredentialError
 from caio_http_bridge.routes import BridgePlan, Route, plan_routes
-from caio_http_bridge.service import HttpBridgeService, create_host, http2_available, run
+from caio_http_bridge.service import HttpBridgeService, create_host, run
 from caio_http_bridge.upstream_errors import error_for_status, retry_after_s
 
 __all__ = [
@@ -20,7 +20,6 @@ __all__ = [
     "Route",
     "create_host",
     "error_for_status",
-    "http2_available",
     "plan_routes",
     "retry_after_s",
     "run",

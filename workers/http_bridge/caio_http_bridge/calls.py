@@ -7,6 +7,11 @@ failure leaves as a ``caio_integration.errors`` class (``upstream_errors``
 says which), and every log line names the capability and the outcome,
 never a header or a body.
 
+The client is one ``aiohttp.ClientSession`` per bridge instance (``service``
+opens it): at 64 calls in flight it costs about a hundredth of the CPU per
+call that one pooled ``httpx.AsyncClient`` does (bench/client_cost.py,
+docs/http-bridge.md "Connections").
+
 The time budget is the tighter of two bounds:
 
 - the contract's promise: ``LATENCY_FACTOR`` times its p95 latency bound.
@@ -24,13 +29,13 @@ from collections.abc import AsyncGenerator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import httpx
+import aiohttp
 
 from caio_http_bridge.credentials import Credential
-from caio_http_bridge.routes import Route
-from caio_http_bridge.streams import StreamReader
+from caio_http_bridge.routes import BridgePlan, Route
+from caio_http_bridge.streams import StreamReader, lines
 from caio_http_bridge.upstream_errors import error_for_status
-from caio_integration._json import JSONDecodeError, loads
+from caio_integration._json import JSONDecodeError, dumps, loads
 from caio_integration._log import Logger
 from caio_integration.errors import CAIOError, InvalidRequest, ServiceError, Timeout
 from caio_integration.service import WorkResult
@@ -43,6 +48,9 @@ DEFAULT_BUDGET_S = 60.0  # no promise and no deadline: a direct request, say
 REPLY_MARGIN_S = 0.05  # to send the reply before the deadline passes
 MAX_ANSWER_BYTES = 16 << 20  # far above what NATS carries; guards the bridge's memory
 MAX_ERROR_BYTES = 64 << 10  # an error page is read this far for its message
+# A connection that dropped or was cut mid-answer, or an answer head that is not
+# HTTP (aiohttp says ClientResponseError for that: raise_for_status is never used).
+_BROKEN = (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, aiohttp.ClientResponseError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,41 +75,60 @@ class Budget:
 
 
 class Upstream:
-    """The pooled client and the credentials a bridge instance calls its upstream with."""
+    """The session, the URLs and the credentials a bridge instance calls its upstream with."""
 
-    __slots__ = ("_client", "_credentials", "_log", "secrets")
+    __slots__ = ("_headers", "_log", "_proxy", "_session", "_urls", "secrets")
 
     def __init__(
-        self, client: httpx.AsyncClient, credentials: Mapping[str, Credential], log: Logger
+        self,
+        session: aiohttp.ClientSession,
+        plan: BridgePlan,
+        credentials: Mapping[str, Credential],
+        log: Logger,
+        *,
+        proxy: str | None = None,
     ) -> None:
-        self._client = client
-        self._credentials = credentials  # by capability
+        self._session = session
+        # base_url + path, joined once: "http://h/v1" and "/chat/completions"
+        # make "http://h/v1/chat/completions", with or without the slash after v1.
+        base = plan.base_url.rstrip("/")
+        self._urls = {capability: base + route.path for capability, route in plan.routes.items()}
+        # Each route's headers, for a plain call and a streamed one, built once.
+        self._headers = {
+            capability: (
+                _headers(route, credentials.get(capability), streaming=False),
+                _headers(route, credentials.get(capability), streaming=True),
+            )
+            for capability, route in plan.routes.items()
+        }
+        self._proxy = proxy
         self._log = log
         #: What must never appear in a reply or a log line.
         self.secrets = tuple({c.secret for c in credentials.values()})
 
     async def call(self, route: Route, context: Mapping[str, Any], budget: Budget) -> WorkResult:
         """Send one request and return the upstream's JSON answer (and its ``usage``)."""
-        request = self._request(route, context, streaming=False, budget=budget)
+        request = self._request(route, context, streaming=False)
         started = time.perf_counter()
         try:
+            # One bound over everything: the wait for a pooled connection, the
+            # connect, sending, and reading the whole answer.
             async with asyncio.timeout(budget.seconds):
-                response = await self._client.send(request, stream=True)
+                response = await self._session.request(**request)
                 try:
-                    ok = response.is_success
+                    ok = 200 <= response.status < 300
                     raw = await _read(response, MAX_ANSWER_BYTES if ok else MAX_ERROR_BYTES)
                 finally:
-                    await response.aclose()
-        except (TimeoutError, httpx.TimeoutException):
+                    # Back to the pool when read to the end; closed when not.
+                    response.release()
+        except TimeoutError:  # the budget, or aiohttp's own (a TimeoutError too)
             raise self._failed(route, _timeout(budget), started) from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise self._failed(route, _transport_error(exc), started) from None
         except CAIOError as exc:
             raise self._failed(route, exc, started) from None
         if not ok:
-            error = error_for_status(
-                response.status_code, response.headers, raw, secrets=self.secrets
-            )
+            error = error_for_status(response.status, response.headers, raw, secrets=self.secrets)
             raise self._failed(route, error, started)
         try:
             answer = _json_object(raw)
@@ -111,8 +138,7 @@ class Upstream:
         self._log.debug(
             "upstream_answered",
             capability=route.capability,
-            status=response.status_code,
-            http_version=response.http_version,
+            status=response.status,
             ms=_ms(started),
         )
         usage = answer.get("usage")
@@ -129,34 +155,35 @@ class Upstream:
         if route.stream is None:
             yield await self.call(route, context, budget)
             return
-        request = self._request(route, context, streaming=True, budget=budget)
+        request = self._request(route, context, streaming=True)
+        # The budget bounds the wait for the answer's head (below) and each
+        # wait for more of the body (sock_read), not the whole stream.
+        request["timeout"] = aiohttp.ClientTimeout(total=None, sock_read=budget.seconds)
         started = time.perf_counter()
         try:
-            # The budget bounds the wait for the answer's head; each later read
-            # is bounded by the client's read timeout (the same budget).
             async with asyncio.timeout(budget.seconds):
-                response = await self._client.send(request, stream=True)
-        except (TimeoutError, httpx.TimeoutException):
+                response = await self._session.request(**request)
+        except TimeoutError:
             raise self._failed(route, _timeout(budget), started) from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise self._failed(route, _transport_error(exc), started) from None
         reader = StreamReader(route.stream, self.secrets)
         try:
-            if not response.is_success:
+            if not 200 <= response.status < 300:
                 raw = await _read(response, MAX_ERROR_BYTES)
-                raise error_for_status(
-                    response.status_code, response.headers, raw, secrets=self.secrets
-                )
-            async for chunk in reader.chunks(response.aiter_lines()):
+                raise error_for_status(response.status, response.headers, raw, secrets=self.secrets)
+            async for chunk in reader.chunks(lines(response.content.iter_any())):
                 yield chunk
-        except httpx.TimeoutException:
+        except TimeoutError:
             raise self._failed(route, _timeout(budget, reader.count), started) from None
-        except httpx.HTTPError as exc:
+        except aiohttp.ClientError as exc:
             raise self._failed(route, _transport_error(exc, reader.count), started) from None
         except CAIOError as exc:
             raise self._failed(route, exc, started) from None
         finally:
-            await response.aclose()
+            # A caller that stopped reading leaves the body unread: release()
+            # then closes the connection instead of pooling it.
+            response.release()
         self._log.debug(
             "upstream_streamed", capability=route.capability, chunks=reader.count, ms=_ms(started)
         )
@@ -165,26 +192,26 @@ class Upstream:
     # -- the request ------------------------------------------------------------
 
     def _request(
-        self, route: Route, context: Mapping[str, Any], *, streaming: bool, budget: Budget
-    ) -> httpx.Request:
+        self, route: Route, context: Mapping[str, Any], *, streaming: bool
+    ) -> dict[str, Any]:
+        """``ClientSession.request``'s arguments for one call."""
         body = {**route.defaults, **context}
         route.check_input(body)
         if route.stream is not None:
             # Said either way: some servers stream unless told not to (Ollama).
             body[route.stream.flag] = streaming
-        headers = {"accept": "text/event-stream" if streaming else "application/json"}
-        headers.update(route.headers)
-        credential = self._credentials.get(route.capability)
-        if credential is not None:
-            headers[credential.header] = credential.value
-        timeout = httpx.Timeout(budget.seconds)
+        request: dict[str, Any] = {
+            "method": route.method,
+            "url": self._urls[route.capability],
+            "headers": self._headers[route.capability][streaming],
+            "allow_redirects": False,  # a redirect is a contract mistake, reported as one
+            "proxy": self._proxy,
+        }
         if route.has_body:
-            return self._client.build_request(
-                route.method, route.path, json=body, headers=headers, timeout=timeout
-            )
-        return self._client.build_request(
-            route.method, route.path, params=_query(body), headers=headers, timeout=timeout
-        )
+            request["data"] = dumps(body)
+        else:
+            request["params"] = _query(body)
+        return request
 
     def _failed(self, route: Route, error: CAIOError, started: float) -> CAIOError:
         """Log a failed call (codes and numbers only) and hand back its error."""
@@ -197,6 +224,18 @@ class Upstream:
             ms=_ms(started),
         )
         return error
+
+
+def _headers(route: Route, credential: Credential | None, *, streaming: bool) -> dict[str, str]:
+    """What every call along ``route`` sends: names in lower case, so the contract's
+    ``Accept`` replaces the default instead of going out beside it."""
+    headers = {"accept": "text/event-stream" if streaming else "application/json"}
+    if route.has_body:
+        headers["content-type"] = "application/json"
+    headers.update((name.lower(), value) for name, value in route.headers.items())
+    if credential is not None:
+        headers[credential.header.lower()] = credential.value
+    return headers
 
 
 def _query(body: Mapping[str, Any]) -> dict[str, str]:
@@ -218,15 +257,15 @@ def _query(body: Mapping[str, Any]) -> dict[str, str]:
     return query
 
 
-async def _read(response: httpx.Response, limit: int) -> bytes:
+async def _read(response: aiohttp.ClientResponse, limit: int) -> bytes:
     """The answer's body, at most ``limit`` bytes (an error page is cut; an answer refused)."""
     parts: list[bytes] = []
     size = 0
-    async for part in response.aiter_bytes():
+    async for part in response.content.iter_any():
         parts.append(part)
         size += len(part)
         if size > limit:
-            if not response.is_success:
+            if not 200 <= response.status < 300:
                 break
             raise ServiceError(
                 f"the upstream's answer is over {limit} bytes",
@@ -265,18 +304,18 @@ def _timeout(budget: Budget, chunks: int | None = None) -> Timeout:
     )
 
 
-def _transport_error(exc: httpx.HTTPError, chunks: int | None = None) -> ServiceError:
+def _transport_error(exc: aiohttp.ClientError, chunks: int | None = None) -> ServiceError:
     """A failure below HTTP: the class name says what, never the exception's text."""
     kind = type(exc).__name__
     details: dict[str, Any] = {"error": kind}
     if chunks is not None:
         details["chunks"] = chunks
-    if isinstance(exc, httpx.ConnectError):
+    if isinstance(exc, aiohttp.ClientConnectorError):  # refused, no such host, TLS handshake
         details["reason"] = "upstream_unreachable"
         return ServiceError(
             f"the upstream could not be reached ({kind})", details=details, retryable=True
         )
-    if isinstance(exc, httpx.TransportError) and not isinstance(exc, httpx.UnsupportedProtocol):
+    if isinstance(exc, _BROKEN):
         details["reason"] = "upstream_connection_failed"
         what = "stream broke" if chunks else "connection failed"
         return ServiceError(f"the upstream's {what} ({kind})", details=details, retryable=True)

@@ -17,13 +17,13 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
-from jsonschema.protocols import Validator
 
 from caio_http_bridge.credentials import scrub
+from caio_http_bridge.schemas import Schema
 from caio_integration._json import JSONDecodeError, loads
 from caio_integration.contracts.model import Api, Endpoint, HttpAuth, HttpStream, ServiceContract
 from caio_integration.errors import InvalidContract, InvalidRequest, ServiceError
@@ -34,7 +34,6 @@ __all__ = ["BODY_METHODS", "BridgePlan", "Route", "plan_routes"]
 # send its scalar values as the query string instead.
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _METHODS = BODY_METHODS | {"GET", "DELETE"}
-_MAX_SCHEMA_ERRORS = 5  # in one reply: enough to fix the input, not a wall of text
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +48,9 @@ class Route:
     auth: HttpAuth | None = None
     defaults: Mapping[str, Any] = field(default_factory=dict)
     stream: HttpStream | None = None
-    input: Validator | None = None
-    output: Validator | None = None
+    # Compiled once, here, for every request the route serves (schemas.py).
+    input: Schema | None = None
+    output: Schema | None = None
 
     @property
     def has_body(self) -> bool:
@@ -58,7 +58,7 @@ class Route:
 
     def check_input(self, body: Mapping[str, Any]) -> None:
         """Refuse a body the endpoint's input schema does not accept, before any call."""
-        problems = _schema_problems(self.input, body, "context")
+        problems = [] if self.input is None else self.input.problems(body, "context")
         if problems:
             raise InvalidRequest(
                 f"the context does not match {self.capability}'s input schema: {problems[0]}",
@@ -70,9 +70,8 @@ class Route:
 
         Schema messages quote the answer, so they are scrubbed like any upstream text.
         """
-        problems = [
-            scrub(line, secrets) for line in _schema_problems(self.output, answer, "result")
-        ]
+        found = [] if self.output is None else self.output.problems(answer, "result")
+        problems = [scrub(line, secrets) for line in found]
         if problems:
             raise ServiceError(
                 f"the upstream's answer does not match {self.capability}'s output schema: "
@@ -186,7 +185,7 @@ def _route(
 
 def _validator(
     schema: dict[str, Any] | str | None, where: str, base_dir: Path, errors: list[str]
-) -> Validator | None:
+) -> Schema | None:
     """A compiled schema from an inline one or a file; problems go to ``errors``."""
     if schema is None or schema == "":
         return None
@@ -212,8 +211,7 @@ def _validator(
     except SchemaError as exc:
         errors.append(f"{where}: not a valid JSON Schema: {exc.message}")
         return None
-    validator: Validator = Draft202012Validator(schema)
-    return validator
+    return Schema(schema)
 
 
 def _base_url_errors(url: str | None, *, given: bool) -> list[str]:
@@ -221,26 +219,15 @@ def _base_url_errors(url: str | None, *, given: bool) -> list[str]:
     if not url:
         return [f"{where}: the upstream's URL is required (http:// or https://)"]
     try:
-        parsed = httpx.URL(url)
-    except httpx.InvalidURL as exc:
+        parsed = urlsplit(url)
+        if "@" in parsed.netloc:
+            # Never echo the URL here: its user-info is a credential.
+            return [f"{where}: user:password@ is a credential; name it in auth (env or file)"]
+        parsed.port  # noqa: B018 - read for its ValueError: a port that is not a number
+    except ValueError as exc:
         return [f"{where}: not a URL: {exc}"]
-    if parsed.scheme not in ("http", "https") or not parsed.host:
+    if parsed.scheme not in ("http", "https") or not parsed.hostname:
         return [f"{where}: {url!r} is not an http:// or https:// URL with a host"]
-    if parsed.userinfo:
-        # Never echo the URL here: its user-info is a credential.
-        return [f"{where}: user:password@ is a credential; name it in auth (env or file)"]
     if parsed.query or parsed.fragment:
         return [f"{where}: a base URL has no query or fragment (a key in it would be a credential)"]
     return []
-
-
-def _schema_problems(validator: Validator | None, value: Mapping[str, Any], root: str) -> list[str]:
-    if validator is None:
-        return []
-    problems = []
-    for error in validator.iter_errors(value):
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-        problems.append(f"{root}{where}: {error.message}"[:300])
-        if len(problems) == _MAX_SCHEMA_ERRORS:
-            break
-    return sorted(problems)

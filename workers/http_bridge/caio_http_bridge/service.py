@@ -2,32 +2,35 @@
 
 ::
 
-    python -m caio_http_bridge contracts/examples/openai-chat.yaml --nats-url nats://127.0.0.1:4222
+    python -m caio_http_bridge contracts/examples/openai-compatible-chat.yaml \\
+        --nats-url nats://127.0.0.1:4222
 
-or, in Python, ``await run("openai-chat.yaml", HostConfig(...))``. The
+or, in Python, ``await run("openai-compatible-chat.yaml", HostConfig(...))``. The
 service is an ``AIUCPService`` on the SDK's host, so registration,
 heartbeats, deadlines, concurrency and error replies are the host's; the
 bridge only turns a request into an HTTP call (``calls``) along the route
 the contract gives its capability (``routes``).
 
-One pooled ``httpx.AsyncClient`` per instance, opened in ``setup()`` and
-closed in ``teardown()``; HTTP/2 when the ``h2`` package is installed (the
-``http2`` extra) and the upstream offers it over TLS, HTTP/1.1 otherwise.
-Credentials are read in ``setup()`` too, so a missing one stops the start.
+One ``aiohttp.ClientSession`` per instance, opened in ``setup()`` and closed
+in ``teardown()``: HTTP/1.1 over a keep-alive pool of as many connections as
+the contract's ``max_concurrent_requests``. Credentials are read in
+``setup()`` too, so a missing one stops the start. Why aiohttp and no
+HTTP/2: docs/http-bridge.md, "Connections".
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
+import urllib.request
 from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
-import httpx
+import aiohttp
 
-from caio_http_bridge.calls import DEFAULT_BUDGET_S, Budget, Upstream
+from caio_http_bridge.calls import Budget, Upstream
 from caio_http_bridge.credentials import Credential, read_credential
 from caio_http_bridge.routes import BridgePlan, Route, plan_routes
 from caio_integration._log import get_logger
@@ -36,14 +39,13 @@ from caio_integration.errors import ServiceUnavailable
 from caio_integration.host import HostConfig, ServiceHost
 from caio_integration.service import AIUCPService, WorkResult, current_context
 
-__all__ = ["HttpBridgeService", "create_host", "http2_available", "run"]
+__all__ = ["HttpBridgeService", "create_host", "run"]
 
 _DEFAULT_CONNECTIONS = 64  # the host's default concurrency: one connection per request at most
-
-
-def http2_available() -> bool:
-    """Whether httpx can speak HTTP/2 here (the ``h2`` package is installed)."""
-    return importlib.util.find_spec("h2") is not None
+# Below the 5 s after which uvicorn (vLLM, most Python model servers) closes an
+# idle connection, so the bridge drops one before the server can, rather than
+# sending a request down a connection that is closing.
+_KEEPALIVE_S = 4.0
 
 
 class HttpBridgeService(AIUCPService):
@@ -65,7 +67,7 @@ class HttpBridgeService(AIUCPService):
         self._base_dir = Path(base_dir) if base_dir is not None else Path.cwd()
         self._plan: BridgePlan | None = None
         self._upstream: Upstream | None = None
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
         self._log = get_logger("caio.http_bridge")
 
     # -- the contract ------------------------------------------------------------
@@ -92,31 +94,35 @@ class HttpBridgeService(AIUCPService):
     # -- lifecycle ---------------------------------------------------------------
 
     async def setup(self) -> None:
-        """Read the credentials and open the pooled client; raises to refuse to start."""
+        """Read the credentials and open the session; raises to refuse to start."""
         plan = self.plan()
         self._log = get_logger("caio.http_bridge", service_id=self.contract.id)
         credentials = self._credentials(plan.routes.values())
         connections = self.contract.constraints.max_concurrent_requests or _DEFAULT_CONNECTIONS
-        self._client = httpx.AsyncClient(
-            base_url=plan.base_url,
-            http2=http2_available(),
-            limits=httpx.Limits(max_connections=connections, max_keepalive_connections=connections),
-            timeout=DEFAULT_BUDGET_S,  # each request sets its own budget
-            follow_redirects=False,  # a redirect is a contract mistake, reported as one
+        proxy = _env_proxy(plan.base_url)
+        self._session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=connections, keepalive_timeout=_KEEPALIVE_S),
+            timeout=aiohttp.ClientTimeout(total=None),  # each call has its own budget (calls)
+            # Every caller's requests share this session: none may see another's cookies.
+            cookie_jar=aiohttp.DummyCookieJar(),
+            # trust_env would read the proxy variables and ~/.netrc (in a thread) on
+            # every request, and put a netrc password on calls: _env_proxy reads once.
+            trust_env=False,
         )
-        self._upstream = Upstream(self._client, credentials, self._log)
+        self._upstream = Upstream(self._session, plan, credentials, self._log, proxy=proxy)
         self._log.info(
             "http_bridge_ready",
             base_url=plan.base_url,
-            http2=http2_available(),
+            connections=connections,
+            proxy=proxy is not None,  # a proxy URL may carry its own password: never logged
             routes={r.capability: f"{r.method} {r.path}" for r in plan.routes.values()},
             credentials=sorted({c.source for c in credentials.values()}),
         )
 
     async def teardown(self) -> None:
-        client, self._client, self._upstream = self._client, None, None
-        if client is not None:
-            await client.aclose()
+        session, self._session, self._upstream = self._session, None, None
+        if session is not None:
+            await session.close()
 
     def _credentials(self, routes: Iterable[Route]) -> dict[str, Credential]:
         read: dict[HttpAuth, Credential] = {}  # each source read once, shared by its routes
@@ -172,6 +178,16 @@ class HttpBridgeService(AIUCPService):
                 "the HTTP bridge is not started", details={"reason": "not_started"}
             )
         return self._upstream
+
+
+def _env_proxy(base_url: str) -> str | None:
+    """The proxy ``HTTP_PROXY``/``HTTPS_PROXY``/``ALL_PROXY`` name for the upstream
+    (any case), or None when there is none or ``NO_PROXY`` covers its host."""
+    url = urlsplit(base_url)
+    proxies = urllib.request.getproxies_environment()
+    if not proxies or urllib.request.proxy_bypass(url.netloc):
+        return None
+    return proxies.get(url.scheme) or proxies.get("all")
 
 
 def create_host(

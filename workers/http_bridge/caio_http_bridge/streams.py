@@ -21,6 +21,7 @@ marker when the format has one (the answer was cut short, whatever was sent).
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
@@ -31,7 +32,11 @@ from caio_integration.contracts.model import HttpStream
 from caio_integration.errors import ServiceError
 from caio_integration.service import WorkResult
 
-__all__ = ["StreamReader", "text_at"]
+__all__ = ["StreamReader", "lines", "text_at"]
+
+# Line ends as server-sent events define them (CRLF, LF, or a lone CR); the
+# bytes never occur inside a UTF-8 character, so bytes are split before decoding.
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 class StreamReader:
@@ -124,6 +129,25 @@ def text_at(chunk: object, path: tuple[str | int, ...]) -> str | None:
         else:
             return None
     return node if isinstance(node, str) else None
+
+
+async def lines(chunks: AsyncIterator[bytes]) -> AsyncIterator[str]:
+    """The text lines in a body that arrives in arbitrary pieces, without their line ends.
+
+    Only CR and LF end a line: a JSON string may hold U+2028 and friends,
+    which ``str.splitlines`` would cut at.
+    """
+    rest = b""
+    async for chunk in chunks:
+        data = rest + chunk
+        # A CR at the end may be the first half of a CRLF: wait for the next piece.
+        keep = 1 if data.endswith(b"\r") else 0
+        parts = _LINE_END.split(data[: len(data) - keep])
+        rest = parts.pop() + data[len(data) - keep :]
+        for part in parts:
+            yield part.decode("utf-8", "replace")
+    if rest:
+        yield rest.removesuffix(b"\r").decode("utf-8", "replace")
 
 
 async def _sse_events(lines: AsyncIterator[str]) -> AsyncIterator[tuple[str, str]]:

@@ -63,7 +63,7 @@ def error_for_status(
 ) -> CAIOError:
     """The CAIO error for an upstream answer with a non-2xx ``status``.
 
-    ``headers`` are looked up in lower case (httpx's ``Headers`` are case-blind
+    ``headers`` are looked up in lower case (aiohttp's ``CIMultiDictProxy`` is case-blind
     already); ``body`` is the (bounded) start of the answer.
     """
     details: dict[str, Any] = {"status": status}

@@ -3,7 +3,7 @@
 These tests install with the SDK and the bridge alone (``pip install -e
 'sdk[testing]' -e workers/http_bridge``), so they import nothing from the
 repository's ``tests`` package. Upstreams are ``fake_upstream.py`` beside
-them, a real HTTP server on 127.0.0.1 that the bridge's httpx client calls;
+them, a real HTTP server on 127.0.0.1 that the bridge's aiohttp session calls;
 tests that route through a CAIO router import ``caio_broker`` and are
 skipped where it is not installed.
 """
@@ -106,7 +106,7 @@ def route(caio_nc: NATS, caio_prefix: str) -> Route:
 @pytest.fixture
 def captured_logs(caplog: pytest.LogCaptureFixture) -> CapturedLogs:
     """``with captured_logs() as lines``: every log line written inside, as text: the SDK's
-    (structlog when installed, else the standard logging module) and httpx's."""
+    (structlog when installed, else the standard logging module) and aiohttp's."""
 
     @contextlib.contextmanager
     def capture() -> Iterator[list[str]]:

@@ -1,7 +1,7 @@
 """A real HTTP server on 127.0.0.1 that answers like the upstreams the example contracts front.
 
 The standard library's ``ThreadingHTTPServer`` in a thread (as the Codex
-worker's fake OpenAI server), so the bridge's httpx client speaks real
+worker's fake OpenAI server), so the bridge's aiohttp session speaks real
 HTTP/1.1 to it, streams included (chunked transfer encoding):
 
 ==========================  =================================================================
@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -57,6 +58,14 @@ def json_reply(status: int, payload: Any, headers: dict[str, str] | None = None)
     return Reply(status, {"content-type": "application/json", **(headers or {})}, _dumps(payload))
 
 
+class _Server(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about a client that hung up (the bridge closes a connection it stopped
+        reading); anything else is printed, as the standard library does."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeUpstream:
     """Start with ``start()`` or as a context manager; ``base_url`` has no path."""
 
@@ -67,7 +76,7 @@ class FakeUpstream:
         self._pace: threading.Event | None = None
         self._cut_after: int | None = None
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = _Server(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
