@@ -9,6 +9,7 @@ it starts.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -68,7 +69,9 @@ async def assemble(
     """Every part of a router on connection ``nc``, its streams and buckets ensured."""
     js = nc.jetstream()
     requests = await ReplyMux(nc).start()
-    audit = AuditLog(js, subjects, config.audit, requests)
+    # The audit stream is replicated as the rest of CAIO's streams, at least.
+    replicas = max(config.audit.replicas, config.replicas)
+    audit = AuditLog(js, subjects, dataclasses.replace(config.audit, replicas=replicas), requests)
     await audit.ensure_stream()
     keys = await KeyStore.open(js, subjects, config.replicas)
     await keys.follow()

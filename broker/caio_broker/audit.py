@@ -78,7 +78,12 @@ class AuditLog:
         try:
             await self._js.add_stream(config)
         except BadRequestError:
-            # Exists with other settings (another router, an older CAIO): align it.
+            # Exists with other settings (another router, an older CAIO): align it, but
+            # never lower its replicas (a router started without --replicas must not
+            # scale a cluster's R3 audit stream down).
+            existing = await self._js.stream_info(self._subjects.audit_stream)
+            current = existing.config.num_replicas or 1
+            config.num_replicas = max(current, config.num_replicas or 1)
             await self._js.update_stream(config)
 
     async def record(self, record: AuditRecord) -> None:

@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import structlog
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
-from nats.js.errors import APIError
+from nats.js.errors import APIError, NoStreamResponseError
 
-from caio_broker.ratelimit import SlidingWindowLimiter, is_per_subject_refusal
+from caio_broker.ratelimit import NO_STREAM_BACKOFF_S, SlidingWindowLimiter, is_per_subject_refusal
 from caio_integration.contracts import ServiceContract
 from caio_integration.errors import CAIOError
 from caio_integration.subjects import Subjects
@@ -130,16 +130,27 @@ class ServiceLimits:
         stream = self._subjects.jetstream_name(f"CAIO_CONC_{limit}")
         ttl = min(math.ceil(call_s + _LEASE_MARGIN_S), _MAX_LEASE_S)
         subject = lease_subject(self._subjects, limit, service_id)
-        try:
-            await self._ensure(stream, limit)
-            ack = await self._js.publish(subject, b"", stream=stream, msg_ttl=ttl)
-        except APIError as exc:
-            if is_per_subject_refusal(exc):
-                return Admission(False, f"{limit} concurrent requests in flight", 0.1)
-            raise self._unavailable(subject, exc) from exc
-        except Exception as exc:  # timeout, disconnect, a permissions violation's silence
-            raise self._unavailable(subject, exc) from exc
-        return Admission(True, lease=Lease(stream, ack.seq))
+        for wait_s in (*NO_STREAM_BACKOFF_S, None):
+            try:
+                await self._ensure(stream, limit)
+                ack = await self._js.publish(subject, b"", stream=stream, msg_ttl=ttl)
+            except NoStreamResponseError as exc:
+                # A new stream's interest reaches the other cluster nodes a moment after
+                # add_stream returns (or the stream was deleted): re-ensure, retry briefly,
+                # as the rate limiter and nats.go's publish do.
+                if wait_s is None:
+                    raise self._unavailable(subject, exc) from exc
+                self._ready.pop(limit, None)
+                await asyncio.sleep(wait_s)
+                continue
+            except APIError as exc:
+                if is_per_subject_refusal(exc):
+                    return Admission(False, f"{limit} concurrent requests in flight", 0.1)
+                raise self._unavailable(subject, exc) from exc
+            except Exception as exc:  # timeout, disconnect, a permissions violation's silence
+                raise self._unavailable(subject, exc) from exc
+            return Admission(True, lease=Lease(stream, ack.seq))
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     @staticmethod
     def _unavailable(subject: str, exc: BaseException) -> CAIOError:

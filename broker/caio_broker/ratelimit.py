@@ -33,6 +33,7 @@ from caio_integration.subjects import Subjects, is_safe_token
 
 __all__ = [
     "MAX_KEY_TOKENS",
+    "NO_STREAM_BACKOFF_S",
     "PER_SUBJECT_LIMIT",
     "RateDecision",
     "SlidingWindowLimiter",
@@ -51,7 +52,7 @@ _PER_SUBJECT_TEXT = "per subject"
 STREAM_NAME_IN_USE = 10058  # "stream name already in use with a different configuration"
 MAX_KEY_TOKENS = 4
 _MIN_RETRY_S = 0.001
-_NO_STREAM_BACKOFF_S = (0.02, 0.1, 0.25)  # then fail closed
+NO_STREAM_BACKOFF_S = (0.02, 0.1, 0.25)  # then fail closed
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,7 @@ class SlidingWindowLimiter:
         _validate_limits(limit, window_s)
         await self._ensure_stream(window_s, limit)
         subject = limit_subject(self._subjects, window_s, limit, key)
-        for wait_s in (*_NO_STREAM_BACKOFF_S, None):
+        for wait_s in (*NO_STREAM_BACKOFF_S, None):
             try:
                 await self._js.publish(subject, b"", timeout=self._timeout_s)
             except NoStreamResponseError as exc:

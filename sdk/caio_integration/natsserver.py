@@ -117,8 +117,7 @@ class NatsServer:
         self._reader.start()
         # Ready means the server said so: a log that ended (it exited) also wakes the wait.
         if not self._ready.wait(cfg.ready_timeout_s) or not self._serving or not self.running:
-            self.stop()
-            self._reader.join(timeout=5)  # the whole log, including why it stopped
+            self.stop()  # joins the log reader: the whole log, including why it stopped
             tail = self.log_tail()
             # The server says so only in its log: this is the one place that reads it.
             failure = NatsServerPortInUse if "address already in use" in tail else NatsServerError
@@ -141,6 +140,7 @@ class NatsServer:
     def stop(self, timeout_s: float = 10.0) -> None:
         process, self._process = self._process, None
         stop_process(process, timeout_s)
+        self._join_reader()
 
     def kill(self) -> None:
         """SIGKILL, as a crash would; the store stays for a restart."""
@@ -148,6 +148,13 @@ class NatsServer:
         if process is not None and process.poll() is None:
             process.kill()
             process.wait()
+        self._join_reader()
+
+    def _join_reader(self) -> None:
+        # The old log reader's last "log ended" signal must not wake the next start().
+        reader, self._reader = self._reader, None
+        if reader is not None and reader is not threading.current_thread():
+            reader.join(timeout=5)
 
     def restart(self) -> NatsServer:
         """Stop and start again on the same port and store directory."""
