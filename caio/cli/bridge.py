@@ -15,7 +15,12 @@ from rich.markup import escape
 
 from caio.cli._common import daemon_connect_options, fail, read_text_file, run_async
 from caio.cli._connect import Bus, connected
-from caio.cli.serve import OtlpEndpointOption, enable_tracing_or_fail, serve_until_shutdown
+from caio.cli.serve import (
+    OtlpEndpointOption,
+    RegisterOption,
+    enable_tracing_or_fail,
+    serve_until_shutdown,
+)
 from caio.logs import configure_logging
 
 __all__ = ["bridge_app"]
@@ -35,9 +40,7 @@ def http(
     base_url: Annotated[
         str | None, typer.Option(help="The upstream's URL, instead of the contract's.")
     ] = None,
-    register: Annotated[
-        bool, typer.Option(help="Register the contract with CAIO on start.")
-    ] = True,
+    register: RegisterOption = True,
     otlp_endpoint: OtlpEndpointOption = None,
 ) -> None:
     """Serve every capability of CONTRACT by calling the HTTP endpoint its api names.

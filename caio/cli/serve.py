@@ -73,6 +73,7 @@ async def serve_until_shutdown(make: Callable[[], Awaitable[_Service]]) -> None:
             await service.stop()
 
 
+RegisterOption = Annotated[bool, typer.Option(help="Register the contract with CAIO on start.")]
 OtlpEndpointOption = Annotated[
     str | None,
     typer.Option(
@@ -182,9 +183,7 @@ def worker(
             "instead of the built-in one."
         ),
     ] = None,
-    register: Annotated[
-        bool, typer.Option(help="Register the contract with CAIO on start.")
-    ] = True,
+    register: RegisterOption = True,
     otlp_endpoint: OtlpEndpointOption = None,
 ) -> None:
     """Run a bridge worker: serve its contract's capabilities in a queue group.
