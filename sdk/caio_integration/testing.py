@@ -13,7 +13,8 @@ in your root ``conftest.py``::
 
 Fixtures: ``caio_nats_server``/``caio_nats_url`` (one server per session),
 ``caio_prefix`` (a subject prefix per test), ``caio_nc`` (a connection),
-``caio_host`` (start hosted services; stopped after the test). Or, without
+``caio_host`` (start hosted services; stopped after the test), ``caio_worker``
+(the same for handler-style ``BridgeWorker`` classes). Or, without
 pytest, the same as context managers::
 
     with nats_server() as server:
@@ -171,6 +172,7 @@ except ImportError:  # pragma: no cover - the helpers above work without pytest
     pass
 else:
     StartHost = Callable[..., Awaitable[ServiceHost]]
+    StartWorker = Callable[..., Awaitable[Any]]
 
     @pytest.fixture(scope="session")
     def caio_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
@@ -212,3 +214,29 @@ else:
                 )
 
             yield start
+
+    @pytest_asyncio.fixture
+    async def caio_worker(caio_nats_url: str, caio_prefix: str) -> AsyncIterator[StartWorker]:
+        """``await caio_worker(cls, contract, worker_kwargs=None, **WorkerConfig fields)``:
+        a started handler-style ``BridgeWorker`` on this test's prefix; every worker is
+        stopped after the test."""
+        from caio_integration.bridge import WorkerConfig  # the bridge layer, on demand
+
+        started: list[Any] = []
+
+        async def start(
+            cls: type[Any],
+            contract: Any,
+            *,
+            worker_kwargs: dict[str, Any] | None = None,
+            **config: Any,
+        ) -> Any:
+            settings = {"nats_url": caio_nats_url, "prefix": caio_prefix, **config}
+            worker = cls(contract, WorkerConfig(**settings), **(worker_kwargs or {}))
+            await worker.start()
+            started.append(worker)
+            return worker
+
+        yield start
+        for worker in reversed(started):
+            await worker.stop()

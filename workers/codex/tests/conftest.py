@@ -14,7 +14,7 @@ import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +22,7 @@ import pytest
 from fake_openai import FakeOpenAIServer
 from nats.aio.client import Client as NATS
 
-from caio_integration.bridge import BridgeWorker, WorkerConfig
+from caio_integration.bridge import WorkerConfig
 from caio_integration.contracts.model import ServiceContract
 from caio_integration.subjects import Subjects
 
@@ -74,36 +74,16 @@ def codex_contract(service_id: str) -> ServiceContract:
 @pytest.fixture
 def worker_config(caio_nats_url: str, caio_prefix: str) -> Callable[..., WorkerConfig]:
     """A ``WorkerConfig`` for the session's server and this test's prefix, with overrides."""
-
-    def make(**overrides: Any) -> WorkerConfig:
-        values: dict[str, Any] = {"nats_url": caio_nats_url, "prefix": caio_prefix}
-        values.update(overrides)
-        return WorkerConfig(**values)
-
-    return make
+    return lambda **overrides: WorkerConfig(
+        **{"nats_url": caio_nats_url, "prefix": caio_prefix, **overrides}
+    )
 
 
 @pytest.fixture
-async def start_worker(worker_config: Callable[..., WorkerConfig]) -> AsyncIterator[StartWorker]:
-    """``await start_worker(cls, contract, worker_kwargs=..., **config)``: a started worker;
-    every worker is stopped after the test."""
-    started: list[BridgeWorker] = []
-
-    async def start(
-        cls: type[BridgeWorker],
-        contract: ServiceContract,
-        *,
-        worker_kwargs: dict[str, Any] | None = None,
-        **config_overrides: Any,
-    ) -> Any:
-        worker = cls(contract, worker_config(**config_overrides), **(worker_kwargs or {}))
-        await worker.start()
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        await worker.stop()
+def start_worker(caio_worker: StartWorker) -> StartWorker:
+    """``await start_worker(cls, contract, worker_kwargs=..., **config)``: the SDK's
+    ``caio_worker``; every worker is stopped after the test."""
+    return caio_worker
 
 
 @pytest.fixture

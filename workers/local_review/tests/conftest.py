@@ -10,13 +10,10 @@ and gets a service id derived from it, so the micro service names
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
-
-from caio_integration.bridge import BridgeWorker, WorkerConfig
-from caio_integration.contracts.model import ServiceContract
 
 # Fixtures caio_nats_server, caio_nats_url, caio_prefix, caio_nc, caio_host.
 pytest_plugins = ["caio_integration.testing"]
@@ -38,35 +35,7 @@ def service_id(caio_prefix: str) -> str:
 
 
 @pytest.fixture
-def worker_config(caio_nats_url: str, caio_prefix: str) -> Callable[..., WorkerConfig]:
-    """A ``WorkerConfig`` for the session's server and this test's prefix, with overrides."""
-
-    def make(**overrides: Any) -> WorkerConfig:
-        values: dict[str, Any] = {"nats_url": caio_nats_url, "prefix": caio_prefix}
-        values.update(overrides)
-        return WorkerConfig(**values)
-
-    return make
-
-
-@pytest.fixture
-async def start_worker(worker_config: Callable[..., WorkerConfig]) -> AsyncIterator[StartWorker]:
-    """``await start_worker(cls, contract, worker_kwargs=..., **config)``: a started worker;
-    every worker is stopped after the test."""
-    started: list[BridgeWorker] = []
-
-    async def start(
-        cls: type[BridgeWorker],
-        contract: ServiceContract,
-        *,
-        worker_kwargs: dict[str, Any] | None = None,
-        **config_overrides: Any,
-    ) -> Any:
-        worker = cls(contract, worker_config(**config_overrides), **(worker_kwargs or {}))
-        await worker.start()
-        started.append(worker)
-        return worker
-
-    yield start
-    for worker in started:
-        await worker.stop()
+def start_worker(caio_worker: StartWorker) -> StartWorker:
+    """``await start_worker(cls, contract, worker_kwargs=..., **config)``: the SDK's
+    ``caio_worker``; every worker is stopped after the test."""
+    return caio_worker
