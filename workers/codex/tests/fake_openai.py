@@ -51,7 +51,20 @@ from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-__all__ = ["FakeOpenAIServer", "fake_code_for", "fake_deltas"]
+# (model, the worker's error code, details.reason, retryable): what each failing
+# model of this server must become, whether the call streams or not.
+UPSTREAM_FAILURES = [
+    ("fake-401", "service_unavailable", "upstream_unauthorized", False),
+    ("fake-403", "service_unavailable", "upstream_unauthorized", False),
+    ("fake-429", "rate_limited", "upstream_rate_limited", True),
+    ("fake-500", "service_error", "upstream_error", True),
+    ("fake-400", "invalid_request", "upstream_bad_request", False),
+    ("fake-404", "service_unavailable", "upstream_not_found", False),
+    ("fake-refusal", "service_error", "refused", False),
+    ("fake-filtered", "service_error", "refused", False),
+]
+
+__all__ = ["UPSTREAM_FAILURES", "FakeOpenAIServer", "fake_code_for", "fake_deltas"]
 
 _ERRORS: dict[str, tuple[int, str, str]] = {
     "fake-400": (400, "invalid_request_error", "max_tokens is too large for this model"),

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fake_openai import FakeOpenAIServer, fake_code_for, fake_deltas
+from fake_openai import UPSTREAM_FAILURES, FakeOpenAIServer, fake_code_for, fake_deltas
 from nats.aio.client import Client as NATS
 
 from caio_codex.worker import CodexSettings, CodexWorker
@@ -116,16 +116,7 @@ async def test_an_upstream_without_usage_leaves_the_usage_empty(streamed) -> Non
 
 @pytest.mark.parametrize(
     ("model", "code", "reason", "retryable"),
-    [
-        ("fake-401", "service_unavailable", "upstream_unauthorized", False),
-        ("fake-403", "service_unavailable", "upstream_unauthorized", False),
-        ("fake-429", "rate_limited", "upstream_rate_limited", True),
-        ("fake-500", "service_error", "upstream_error", True),
-        ("fake-400", "invalid_request", "upstream_bad_request", False),
-        ("fake-404", "service_unavailable", "upstream_not_found", False),
-        ("fake-refusal", "service_error", "refused", False),
-        ("fake-filtered", "service_error", "refused", False),
-    ],
+    UPSTREAM_FAILURES,
 )
 async def test_a_failure_before_the_first_delta_maps_as_a_plain_calls_does(
     streamed, fake_openai: FakeOpenAIServer, model, code, reason, retryable

@@ -11,7 +11,7 @@ import json
 import socket
 
 import pytest
-from fake_openai import FakeOpenAIServer, fake_code_for
+from fake_openai import UPSTREAM_FAILURES, FakeOpenAIServer, fake_code_for
 from nats.aio.client import Client as NATS
 
 from caio_codex.worker import CodexSettings, CodexWorker, retry_after_s, strip_single_fence
@@ -108,16 +108,7 @@ async def test_code_review_returns_the_models_review(codex, fake_openai: FakeOpe
 
 @pytest.mark.parametrize(
     ("model", "code", "reason", "retryable"),
-    [
-        ("fake-401", "service_unavailable", "upstream_unauthorized", False),
-        ("fake-403", "service_unavailable", "upstream_unauthorized", False),
-        ("fake-429", "rate_limited", "upstream_rate_limited", True),
-        ("fake-500", "service_error", "upstream_error", True),
-        ("fake-400", "invalid_request", "upstream_bad_request", False),
-        ("fake-404", "service_unavailable", "upstream_not_found", False),
-        ("fake-refusal", "service_error", "refused", False),
-        ("fake-filtered", "service_error", "refused", False),
-    ],
+    UPSTREAM_FAILURES,
 )
 async def test_each_upstream_failure_maps_to_its_own_code_and_reason(
     codex, fake_openai: FakeOpenAIServer, model, code, reason, retryable
