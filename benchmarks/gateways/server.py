@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import tempfile
@@ -22,6 +21,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any, Self
+
+from caio_integration.processes import stop_process
 
 __all__ = ["ServerProcess", "free_port", "http_answers"]
 
@@ -138,18 +139,7 @@ class ServerProcess:
 
     def stop(self, timeout_s: float = 10.0) -> None:
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=timeout_s)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-            proc.wait()
+        stop_process(proc, timeout_s, group=True)
         if self._log is not None:
             self._log.close()
             self._log = None

@@ -27,6 +27,8 @@ from typing import IO, Any, Self
 
 import yaml
 
+from caio_integration.processes import stop_process
+
 LITELLM_VERSION = "1.106.0"
 LITELLM_SPEC = f"litellm[proxy]=={LITELLM_VERSION}"
 DEFAULT_VENV = Path.home() / ".cache" / "caio-bench" / "litellm-venv"
@@ -247,18 +249,7 @@ class LiteLLMProxy:
     def stop(self) -> None:
         """SIGTERM the process group, SIGKILL it if it outlives `stop_timeout`."""
         proc, self._proc = self._proc, None
-        if proc is not None and proc.poll() is None:
-            for sig in (signal.SIGTERM, signal.SIGKILL):
-                try:
-                    os.killpg(proc.pid, sig)
-                except ProcessLookupError:
-                    break
-                try:
-                    proc.wait(timeout=self._stop_timeout)
-                    break
-                except subprocess.TimeoutExpired:
-                    continue
-            proc.wait()
+        stop_process(proc, self._stop_timeout, group=True)
         if self._log is not None:
             self._log.close()
             self._log = None
