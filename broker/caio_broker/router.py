@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from functools import partial
@@ -190,7 +191,11 @@ class Router:
             await self.jobs.start()
         await subscriptions_settled(nc)
         log.info(
-            "router_started", nats_url=cfg.nats_url, prefix=cfg.prefix, services=len(self.catalog)
+            "router_started",
+            nats_url=cfg.nats_url,
+            prefix=cfg.prefix,
+            services=len(self.catalog),
+            pid=os.getpid(),  # several routers log to one place (caio router --processes)
         )
 
     async def stop(self) -> None:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Annotated, Protocol
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import structlog
 import typer
@@ -26,6 +27,9 @@ from caio.cli._connect import Bus, connected
 from caio.logs import configure_logging
 from caio_integration.client import CAIOClient
 from caio_integration.subjects import DEFAULT_PREFIX
+
+if TYPE_CHECKING:
+    from caio_broker.router import RouterConfig
 
 __all__ = ["ShutdownSignal", "register_commands"]
 
@@ -115,14 +119,22 @@ def router(
     ] = None,
     metrics_host: Annotated[str, typer.Option(help="Address /metrics listens on.")] = "127.0.0.1",
     otlp_endpoint: OtlpEndpointOption = None,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Router processes to run (one per core uses them all); with --metrics-port P "
+            "they serve /metrics on P, P+1, ...",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the registry and routing subjects (run several for more capacity)."""
     from caio_broker.metrics import MetricsSettings
-    from caio_broker.router import AuthSettings, Router, RouterConfig
+    from caio_broker.router import AuthSettings, RouterConfig
 
     configure_logging()
     if otlp_endpoint:
-        enable_tracing_or_fail(otlp_endpoint)
+        enable_tracing_or_fail(otlp_endpoint)  # checked here, so a missing extra is one line
     if insecure_no_auth:
         err_console.print(
             "[bold red]WARNING: --insecure-no-auth: this router routes and registers for ANY "
@@ -142,6 +154,21 @@ def router(
         ),
         metrics=MetricsSettings(port=metrics_port, host=metrics_host),
     )
+
+    if processes > 1:
+        from caio.cli.router_group import run_router_processes
+
+        serve = functools.partial(serve_router, otlp_endpoint=otlp_endpoint)
+        raise typer.Exit(run_router_processes(config, processes, serve))
+    serve_router(config)
+
+
+def serve_router(config: RouterConfig, otlp_endpoint: str | None = None) -> None:
+    """One router process, until SIGINT/SIGTERM."""
+    from caio_broker.router import Router
+
+    if otlp_endpoint:  # a forked child: the parent's exporter thread did not come along
+        enable_tracing_or_fail(otlp_endpoint)
 
     async def make() -> Router:
         return Router(config)
