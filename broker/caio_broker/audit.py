@@ -6,10 +6,17 @@ side. ``record`` returns only after the JetStream ack: a caller never sees
 an answer whose decision is not stored. If the stream cannot take the
 record, the caller gets an ``internal`` error instead of an unrecorded
 answer.
+
+"No responders" on the stream's subject means no server took the record:
+on a cluster that is the stream between leaders (a node was lost and its
+replicas are electing one, a few seconds at most). Such a publish is
+retried with backoff for a bounded time, since it is known not to be
+stored; a timeout is not retried, as that record may have been stored.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,9 +24,10 @@ from typing import TYPE_CHECKING
 import structlog
 from nats.js import JetStreamContext
 from nats.js.api import StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NoStreamResponseError
 
 from caio_broker.replymux import Requester, js_publish
+from caio_integration.defaults import LEADERLESS_BACKOFF_S
 from caio_integration.errors import CAIOError
 from caio_integration.subjects import Subjects
 from caio_integration.tracing import span
@@ -44,6 +52,8 @@ class AuditSettings:
     max_age_days: float = 30.0
     replicas: int = 1
     publish_timeout_s: float = 5.0
+    # Waits between tries while the stream has no leader (caio_integration.defaults).
+    leaderless_backoff_s: tuple[float, ...] = LEADERLESS_BACKOFF_S
 
 
 class AuditLog:
@@ -92,9 +102,7 @@ class AuditLog:
         started = time.perf_counter()
         try:
             with span("caio.audit", None):
-                await js_publish(
-                    self._requests, subject, record.to_json(), self._settings.publish_timeout_s
-                )
+                await self._publish(subject, record.to_json())
         except Exception as exc:  # any failure means "not recorded"
             log.error("audit_write_failed", subject=subject, error=repr(exc))
             if self.metrics is not None:
@@ -105,3 +113,15 @@ class AuditLog:
             ) from exc
         if self.metrics is not None:
             self.metrics.audited(record, time.perf_counter() - started)
+
+    async def _publish(self, subject: str, payload: bytes) -> None:
+        timeout_s = self._settings.publish_timeout_s
+        for wait_s in (*self._settings.leaderless_backoff_s, None):
+            try:
+                await js_publish(self._requests, subject, payload, timeout_s)
+                return
+            except NoStreamResponseError:
+                if wait_s is None:
+                    raise
+                log.warning("audit_stream_leaderless", subject=subject, retry_in_s=wait_s)
+                await asyncio.sleep(wait_s)

@@ -22,6 +22,7 @@ from nats.errors import NoRespondersError
 from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from caio_integration._json import dumps, loads
+from caio_integration.defaults import LEADERLESS_BACKOFF_S
 from caio_integration.errors import CAIOError, InvalidRequest, ServiceUnavailable, Timeout
 from caio_integration.subjects import Subjects, is_safe_request_id, is_safe_token
 
@@ -84,22 +85,30 @@ async def submit_job(
     request_id = _checked_id(str(body.get("request_id") or ""))
     job_headers = dict(headers or {})
     job_headers[MSG_ID] = request_id
-    try:
-        ack = await nc.jetstream().publish(
-            subjects.job(capability),
-            dumps(body),
-            timeout=timeout_s,
-            stream=subjects.jobs_stream,
-            headers=job_headers,
+    subject = subjects.job(capability)
+
+    js, payload = nc.jetstream(), dumps(body)
+
+    async def publish() -> bool:
+        ack = await js.publish(
+            subject, payload, timeout=timeout_s, stream=subjects.jobs_stream, headers=job_headers
         )
+        return bool(ack.duplicate)
+
+    try:
+        for wait_s in LEADERLESS_BACKOFF_S:
+            try:
+                return request_id, await publish()
+            except NoStreamResponseError:  # not stored: a stream between leaders, or none
+                await asyncio.sleep(wait_s)
+        return request_id, await publish()
     except NoStreamResponseError:
         raise ServiceUnavailable(
-            f"no {subjects.jobs_stream} stream takes {subjects.job(capability)}; "
+            f"no {subjects.jobs_stream} stream takes {subject}; "
             "has a CAIO router with durable jobs started on this NATS?"
         ) from None
     except TimeoutError:
         raise Timeout(f"JetStream did not confirm the job within {timeout_s:g} s") from None
-    return request_id, bool(ack.duplicate)
 
 
 async def get_result(nc: NATS, subjects: Subjects, request_id: str) -> dict[str, Any] | None:

@@ -26,6 +26,11 @@ ROLES: dict[str, tuple[str, str]] = {
         "router",
         "the limiter is router code, driven here on the tests' own connections",
     ),
+    I + "test_audit_leaderless.py": (
+        "admin",
+        "the audit log is router code, driven here on the tests' own connections; the "
+        "stream is deleted to inject the fault",
+    ),
     I + "test_replymux.py": (
         "admin",
         "one client plays both ends of the reply mux on made-up subjects",
