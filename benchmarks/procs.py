@@ -24,7 +24,7 @@ from typing import Any
 
 from caio_integration.processes import stop_process
 
-__all__ = ["CpuTimes", "RoleProcess", "cpu_seconds", "rss_mib"]
+__all__ = ["CpuTimes", "MachineLoad", "RoleProcess", "cpu_seconds", "rss_mib"]
 
 _READY = "READY "
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -62,6 +62,51 @@ class CpuTimes:
 
     def since(self, procs: dict[str, int]) -> dict[str, float]:
         return {name: cpu_seconds(pid) - self.before[name] for name, pid in procs.items()}
+
+
+def _machine_jiffies() -> tuple[int, int]:
+    """(busy, total) clock ticks of all CPUs since boot, from /proc/stat's first line."""
+    fields = [int(f) for f in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+class MachineLoad:
+    """How busy the whole machine's CPUs were while a block ran, in windows of
+    ``interval_s``: what bounds a scale-out figure on one machine is whether any
+    core was left idle. ``busy`` is the share of all cores (1.0: every core busy)
+    in each window."""
+
+    def __init__(self, interval_s: float = 0.5) -> None:
+        self.interval_s = interval_s
+        self.busy: list[float] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        last = _machine_jiffies()
+        while not self._stop.wait(self.interval_s):
+            now = _machine_jiffies()
+            total = now[1] - last[1]
+            if total > 0:
+                self.busy.append((now[0] - last[0]) / total)
+            last = now
+
+    def __enter__(self) -> MachineLoad:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def steady(self) -> float:
+        """The busy share of the busier half of the windows (the throughput phase,
+        not the load process's start-up and warm-up)."""
+        if not self.busy:
+            return 0.0
+        busiest = sorted(self.busy, reverse=True)[: max(1, len(self.busy) // 2)]
+        return sum(busiest) / len(busiest)
 
 
 class RoleProcess:

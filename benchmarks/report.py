@@ -178,13 +178,22 @@ def _jobs(data: dict[str, Any]) -> list[str]:
 
 def _routers(data: dict[str, Any]) -> list[str]:
     return _table(
-        [f"req/s @{data['in_flight']}, one router", "two routers", "two vs one"],
+        [
+            "router processes",
+            f"req/s @{data['in_flight']}",
+            "vs one",
+            f"machine CPU busy ({data['cores']} cores)",
+            "router CPU µs/req",
+        ],
         [
             [
-                data["rps_one_router"],
-                data["rps_two_routers"],
-                data["ratios"]["two_vs_one_router"],
+                point["routers"],
+                point["req_per_s"],
+                point["vs_one"],
+                f"{point['machine_busy_pct']}%",
+                point["router_cpu_us_per_req"],
             ]
+            for point in data["points"].values()
         ],
     )
 
@@ -231,7 +240,7 @@ SECTIONS = (
     ("overhead", "Routing overhead", _overhead, "bench-overhead.png"),
     ("scale", "Registry size: decision time, throughput, memory", _scale, "bench-scale.png"),
     ("jobs", "Durable jobs", _jobs, None),
-    ("routers", "Router processes: one, then two in a queue group", _routers, None),
+    ("routers", "Router processes: 1, 2 and 4 in one queue group", _routers, None),
     ("openai", "Codex worker behind CAIO vs LiteLLM proxy", _openai, "bench-openai.png"),
     ("gateways", "HTTP gateways: CAIO vs LiteLLM, Portkey, TensorZero", _gateways, _GATEWAYS_PNG),
     ("codecs", "JSON libraries on the route path (in-process)", _codecs, None),

@@ -38,7 +38,8 @@ def test_the_quick_run_measures_every_scenario_and_writes_json_markdown_and_plot
     assert results["scale"]["ratios"]["decision_largest_vs_smallest"] > 0
     assert results["jobs"]["jobs"]["ok"] == results["jobs"]["jobs"]["jobs"]
     assert results["openai"]["caio"]["rps"] > 0
-    assert results["routers"]["rps_two_routers"] > 0
+    assert [p["routers"] for p in results["routers"]["points"].values()] == [1, 2, 4]
+    assert all(p["req_per_s"] > 0 for p in results["routers"]["points"].values())
     assert results["gateways"]["peers"]["caio"]["rps"] > 0
     report = (tmp_path / "benchmarks.md").read_text()
     assert START in report
