@@ -32,7 +32,7 @@ from caio_integration.client import CAIOClient
 from caio_integration.errors import ServiceUnavailable, Unauthenticated
 from caio_integration.subjects import Subjects
 
-__all__ = ["Bus", "Caller", "CallerDep"]
+__all__ = ["Bus", "Caller", "CallerDep", "plain_bearer_key"]
 
 log = structlog.get_logger("caio.gateway")
 
@@ -162,3 +162,17 @@ async def _caller(
 
 
 CallerDep = Annotated[Caller, Depends(_caller)]
+
+
+def plain_bearer_key(authorization: bytes) -> str | None:
+    """The key of an ``Authorization`` value ``_caller`` takes as it is, else None.
+
+    For ``hot_path``, which reads raw headers: ``Bearer <key>`` (any case of
+    the scheme, one space) with a key ``_KEY`` accepts is the one form where
+    ``HTTPBearer`` and ``_caller`` yield exactly that key. Anything else
+    (no key, another scheme, odd spacing) is left to them and their errors.
+    """
+    if authorization[:7].lower() != b"bearer ":
+        return None
+    key = authorization[7:].decode("latin-1")
+    return key if _KEY.fullmatch(key) else None

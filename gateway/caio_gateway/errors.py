@@ -33,15 +33,19 @@ from caio_integration.wire.headers import http_status
 __all__ = [
     "CAIO_ERRORS",
     "OPENAI_ERRORS",
+    "OPENAI_PREFIX",
     "OpenAIError",
     "OpenAIErrorBody",
     "caio_error_response",
+    "error_response",
     "header_safe",
     "json_response",
     "openai_error_response",
     "reply_headers",
     "validation_error",
 ]
+
+OPENAI_PREFIX = "/v1/"  # paths answering errors in OpenAI's shape
 
 # What may be copied into a response header: a request id is the caller's own text
 # (any 1-128 characters), and a CR, LF or non-ASCII character there breaks the response.
@@ -115,6 +119,18 @@ def openai_error_response(error: CAIOError) -> Response:
         }
     }
     return Response(orjson.dumps(body), status, _headers(error, status), "application/json")
+
+
+def error_response(path: str, error: CAIOError, status: int | None = None) -> Response:
+    """``error`` in the shape its path speaks (``status`` overrides the code's)."""
+    response = (
+        openai_error_response(error)
+        if path.startswith(OPENAI_PREFIX)
+        else caio_error_response(error)
+    )
+    if status is not None:
+        response.status_code = status
+    return response
 
 
 def _param(error: CAIOError) -> str | None:

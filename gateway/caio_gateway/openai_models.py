@@ -62,6 +62,9 @@ class CAIOOptions(WireBody):
     )
 
 
+_NO_OPTIONS = CAIOOptions()
+
+
 class _OpenAIBody(BaseModel):
     # OpenAI adds fields often; whatever this gateway does not read goes to the service.
     model_config = ConfigDict(extra="allow")
@@ -162,7 +165,8 @@ def route_options(body: _OpenAIBody, constraints_header: str | None) -> CAIOOpti
         _merge(merged, in_metadata)
     if body.caio is not None:
         _merge(merged, body.caio.model_dump(exclude_none=True))
-    return parse_wire(CAIOOptions, merged)
+    # Most requests carry none: the defaults, validated once (the model is frozen).
+    return parse_wire(CAIOOptions, merged) if merged else _NO_OPTIONS
 
 
 def service_context(body: _OpenAIBody) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Header
 from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
-from caio_gateway.bus import CallerDep
+from caio_gateway.bus import Caller, CallerDep
 from caio_gateway.errors import OPENAI_ERRORS, json_response, openai_error_response, reply_headers
 from caio_gateway.openai_models import (
     CAIOOptions,
@@ -37,9 +37,10 @@ from caio_integration.client import CAIOClient
 from caio_integration.errors import CAIOError, InvalidRequest, NotFound
 from caio_integration.wire import RouteReply, StreamChunk
 
-__all__ = ["router"]
+__all__ = ["CHAT_PATH", "chat_completion", "router"]
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], responses=OPENAI_ERRORS)
+CHAT_PATH = f"{router.prefix}/chat/completions"  # the path ``hot_path`` serves too
 
 # For a bare service id: which of its capabilities each endpoint asks for, in
 # order of preference; a service with one capability is asked for that one.
@@ -172,6 +173,13 @@ async def chat_completions(
     body: ChatCompletionRequest, caller: CallerDep, constraints: ConstraintsHeader = None
 ) -> Response:
     """Route to `caio/<capability>` or a service id; `stream: true` answers with SSE."""
+    return await chat_completion(body, caller, constraints)
+
+
+async def chat_completion(
+    body: ChatCompletionRequest, caller: Caller, constraints: str | None
+) -> Response:
+    """The answer to a chat completion request, for the route above and ``hot_path``."""
     client = caller.client()
     options = route_options(body, constraints)
     capability, call = await _route_call(
