@@ -31,6 +31,7 @@ from caio_broker.auth.guard import (
 from caio_broker.auth.hook import entry_point_hook, subject_hook
 from caio_broker.auth.keys import KeyStore
 from caio_broker.catalog import Catalog
+from caio_broker.fairshare import KeyShares
 from caio_broker.forwarding import Forwarder, ForwardGuards
 from caio_broker.health import ServiceHealth
 from caio_broker.limits import ServiceLimits
@@ -91,8 +92,18 @@ async def assemble(
         store=store,
         registry=Registry(store, catalog, health, audit),
         limits=limits,
-        routes=RouteHandler(catalog, health, forwarder, audit, guard, config.route),
+        routes=RouteHandler(
+            catalog, health, forwarder, audit, guard, config.route, key_shares(config)
+        ),
     )
+
+
+def key_shares(config: RouterConfig) -> KeyShares | None:
+    """Each key's share of this router's in-flight requests (caio_broker.fairshare)."""
+    limit = config.route.max_in_flight_per_key
+    if limit is None:
+        limit = max(1, config.max_in_flight // 4)
+    return KeyShares(limit) if limit > 0 else None
 
 
 def build_guard(

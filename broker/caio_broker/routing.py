@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 import structlog
 
 from caio_broker.audit import AuditLog, AuditUnavailable
-from caio_broker.auth.guard import RouteCheck, RouteGuard
+from caio_broker.auth.guard import Caller, RouteCheck, RouteGuard
 from caio_broker.catalog import Catalog
+from caio_broker.fairshare import KeyShares, over_share
 from caio_broker.forwarding import Forwarder, ForwardResult
 from caio_broker.health import ServiceHealth
 from caio_broker.matching import Decision, Exclusion, MatchQuery, match
@@ -58,10 +59,22 @@ class RouteSettings:
     # The best service plus this many fallbacks at most: the forwarder tries them in
     # order, and stopping the scan there keeps a decision's cost off the registry size.
     max_candidates: int = 5
+    # Route requests one API key may have in flight at this router (caio_broker.fairshare):
+    # None is a quarter of the router's max_in_flight, 0 no limit.
+    max_in_flight_per_key: int | None = None
 
 
 class RouteHandler:
-    __slots__ = ("_audit", "_catalog", "_forwarder", "_guard", "_health", "_settings", "metrics")
+    __slots__ = (
+        "_audit",
+        "_catalog",
+        "_forwarder",
+        "_guard",
+        "_health",
+        "_settings",
+        "_shares",
+        "metrics",
+    )
 
     def __init__(
         self,
@@ -71,6 +84,7 @@ class RouteHandler:
         audit: AuditLog,
         guard: RouteGuard,
         settings: RouteSettings,
+        shares: KeyShares | None = None,
     ) -> None:
         self._catalog = catalog
         self._health = health
@@ -78,6 +92,7 @@ class RouteHandler:
         self._audit = audit
         self._guard = guard
         self._settings = settings
+        self._shares = shares  # None: no per-key share (caio_broker.fairshare)
         self.metrics: RouterMetrics | None = None  # times decisions when metrics are served
 
     async def handle(
@@ -115,6 +130,26 @@ class RouteHandler:
         except CAIOError as exc:  # who is asking comes first: nothing else is read
             return await self._denied(call, exc)
         call.caller = caller.name
+        shares = self._shares
+        if shares is None or caller.key is None:
+            return await self._checked(call, capability, payload, caller, publish)
+        key_id = caller.key.key_id
+        if not shares.take(key_id):
+            return await self._denied(call, over_share(caller.name, shares.limit))
+        try:
+            return await self._checked(call, capability, payload, caller, publish)
+        finally:
+            shares.give_back(key_id)
+
+    async def _checked(
+        self,
+        call: RouteCall,
+        capability: str,
+        payload: bytes,
+        caller: Caller,
+        publish: Publish | None,
+    ) -> RouteAnswer:
+        """An authenticated caller's request: parsed, checked, then routed."""
         try:
             if call.capability is None:
                 raise InvalidRequest(

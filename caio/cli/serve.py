@@ -97,6 +97,15 @@ def router(
     max_in_flight: Annotated[
         int, typer.Option(help="Requests handled at once by this router.")
     ] = 2048,
+    max_in_flight_per_key: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            help="Route requests one API key may have in flight here; more are refused "
+            "rate_limited, so a flooding key slows only itself (default: a quarter of "
+            "--max-in-flight; 0: no limit).",
+        ),
+    ] = None,
     liveness_window: Annotated[
         float, typer.Option(help="Seconds a heartbeat keeps a service available.")
     ] = 15.0,
@@ -131,6 +140,7 @@ def router(
     """Serve the registry and routing subjects (run several for more capacity)."""
     from caio_broker.metrics import MetricsSettings
     from caio_broker.router import AuthSettings, RouterConfig
+    from caio_broker.routing import RouteSettings
 
     configure_logging()
     if otlp_endpoint:
@@ -145,6 +155,7 @@ def router(
         prefix=prefix,
         replicas=replicas,
         max_in_flight=max_in_flight,
+        route=RouteSettings(max_in_flight_per_key=max_in_flight_per_key),
         liveness_window_s=liveness_window,
         connect_options=daemon_connect_options(),
         auth=AuthSettings(
