@@ -102,6 +102,12 @@ class NatsClusterConfig:
     sync_interval: str | None = "always"
     ready_timeout_s: float = 30.0
     port_attempts: int = 5  # fresh ports this many times when one is taken at start
+    # n1's client port (`caio up --cluster --port`); None: a free one, like the rest.
+    # Taken by another process, it is an error rather than a reason to retry.
+    first_client_port: int | None = None
+    # Keep the nodes' directories when starting again on fresh ports: for stores
+    # that hold a user's data (`caio up`), not a test's throwaway ones.
+    keep_stores: bool = False
 
 
 class _TeeLog(deque[str]):
@@ -263,17 +269,21 @@ class NatsCluster:
         last: NatsServerPortInUse | None = None
         for _attempt in range(cfg.port_attempts):
             self._make_nodes()
+            starting = self.nodes[0]
             try:
-                for node in self.nodes:
-                    self._start_node(node)
+                for starting in self.nodes:
+                    self._start_node(starting)
                 self._wait_meta_leader(self.nodes, cfg.ready_timeout_s)
                 self.wait_converged(cfg.ready_timeout_s)
                 return self
             except NatsServerPortInUse as exc:  # another process took a port: new ports
                 last = exc
                 self._stop_nodes()
-                for node in self.nodes:
-                    shutil.rmtree(node.directory, ignore_errors=True)
+                if starting.index == 0 and cfg.first_client_port is not None:
+                    raise  # the port asked for is taken: fresh ones would not be it
+                if not cfg.keep_stores:
+                    for node in self.nodes:
+                        shutil.rmtree(node.directory, ignore_errors=True)
             except BaseException:
                 self._stop_nodes()
                 raise
@@ -436,7 +446,7 @@ class NatsCluster:
     def _make_nodes(self) -> None:
         cfg = self.config
         cfg.base_dir.mkdir(parents=True, exist_ok=True)
-        taken: set[int] = set()
+        taken: set[int] = {cfg.first_client_port} if cfg.first_client_port else set()
 
         def port() -> int:
             while (p := free_port(cfg.host)) in taken:
@@ -447,7 +457,8 @@ class NatsCluster:
         self.nodes = []
         for index in range(cfg.size):
             name = f"n{index + 1}"
-            ports = NodePorts(client=port(), cluster=port(), http=port())
+            client = cfg.first_client_port if index == 0 and cfg.first_client_port else port()
+            ports = NodePorts(client=client, cluster=port(), http=port())
             directory = cfg.base_dir / name
             directory.mkdir(parents=True, exist_ok=True)
             self.nodes.append(ClusterNode(index, name, ports, directory, cfg.host))
