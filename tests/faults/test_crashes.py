@@ -7,16 +7,20 @@ import asyncio
 import signal
 import sys
 import textwrap
+import uuid
 from pathlib import Path
 
 import nats
+import orjson
 from nats.aio.client import Client as NATS
+from nats.errors import TimeoutError as NatsTimeoutError
 
 from caio_broker.router import AuthSettings, Router, RouterConfig
 from caio_integration.client import CAIOClient
 from caio_integration.natsserver import NatsServer
 from caio_integration.subjects import Subjects
-from tests.integration.conftest import FakeService, contract, request
+from tests.fakes.router_process import RouterProcess
+from tests.integration.conftest import FakeService, audit_records, contract, request
 
 # A worker as its own process: it answers nothing, says when a request arrived,
 # then waits to be killed. Mid-request is then an event, not a guess.
@@ -154,3 +158,77 @@ async def test_nats_killed_and_restarted_under_load_loses_no_acknowledged_job(
     assert all(r["status"] == "ok" for r in results), [r for r in results if r["status"] != "ok"][
         :2
     ]
+
+
+async def test_a_router_killed_mid_request_never_left_an_answer_without_its_audit_record(
+    nats_url: str, prefix: str, nc: NATS, subjects: Subjects, tmp_path: Path
+) -> None:
+    """kill -9 of a router under load, at whatever step each request is: forwarded,
+    answered by the service, its record on the way to JetStream, or its reply. Every
+    ok answer a caller got must have its ok record in the audit stream; a router that
+    replied before the record's ack would leave answers without one."""
+    router = await RouterProcess(nats_url, prefix, tmp_path / "router.log").start()
+    outcomes: dict[str, str] = {}
+    try:
+        await request(nc, subjects.registry("register"), {"contract": contract("svc")})
+        service = await FakeService(nc, subjects, "svc", ["code_review"]).start()
+        await service.beat()
+        load = KillLoad(nc, subjects.route("code_review"), outcomes)
+        await load.until_routable()
+        senders = [asyncio.create_task(load.keep_sending()) for _ in range(KILL_LOAD_IN_FLIGHT)]
+        await asyncio.wait_for(load.enough_ok.wait(), 30)
+        await router.kill()
+        load.stop.set()
+        await asyncio.gather(*senders)
+    finally:
+        await router.stop()
+
+    audited = {r["request_id"] for r in await audit_records(nc, subjects) if r["outcome"] == "ok"}
+    answered_ok = {rid for rid, outcome in outcomes.items() if outcome == "ok"}
+    in_flight_at_kill = [rid for rid, outcome in outcomes.items() if outcome == "no answer"]
+    assert len(answered_ok) >= KILL_AFTER_OK
+    assert in_flight_at_kill, "the kill found no request in flight: it proves nothing"
+    assert answered_ok <= audited, f"answered without a record: {answered_ok - audited}"
+
+
+KILL_LOAD_IN_FLIGHT = 64
+KILL_AFTER_OK = 300
+
+
+class KillLoad:
+    """Route requests from many senders at once, each with its own id, until ``stop``."""
+
+    def __init__(self, nc: NATS, subject: str, outcomes: dict[str, str]) -> None:
+        self.nc = nc
+        self.subject = subject
+        self.outcomes = outcomes
+        self.ok = 0
+        self.enough_ok = asyncio.Event()
+        self.stop = asyncio.Event()
+
+    async def send(self, timeout_s: float) -> str:
+        request_id = uuid.uuid4().hex
+        body = orjson.dumps({"context": {}, "request_id": request_id})
+        try:
+            reply = orjson.loads((await self.nc.request(self.subject, body, timeout_s)).data)
+            outcome = "ok" if reply["status"] == "ok" else reply["error"]["code"]
+        except NatsTimeoutError:
+            outcome = "no answer"
+        self.outcomes[request_id] = outcome
+        return outcome
+
+    async def until_routable(self, attempts: int = 50) -> None:
+        """The router has the service once a route is ok (its heartbeat and the
+        registration reach it on other subscriptions, in no set order)."""
+        for _ in range(attempts):
+            if await self.send(5) == "ok":
+                return
+            await asyncio.sleep(0.05)  # a bounded poll: no event crosses into the process
+        raise AssertionError("the router never routed to the service")
+
+    async def keep_sending(self) -> None:
+        while not self.stop.is_set():
+            if await self.send(2) == "ok":
+                self.ok += 1
+                if self.ok >= KILL_AFTER_OK:
+                    self.enough_ok.set()
