@@ -26,6 +26,9 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.errors import NoStreamResponseError
+from nats.js.errors import ServiceUnavailableError as JetStreamUnavailable
 
 from caio_broker.assembly import RouterParts, assemble
 from caio_broker.audit import AuditSettings
@@ -47,7 +50,7 @@ from caio_integration._json import decode_object
 from caio_integration._natsconn import server_list, subscriptions_settled
 from caio_integration.contracts import ServiceContract
 from caio_integration.defaults import DEFAULT_NATS_URL
-from caio_integration.errors import CAIOError, Forbidden, Unauthenticated
+from caio_integration.errors import CAIOError, Forbidden, ServiceUnavailable, Unauthenticated
 from caio_integration.subjects import Subjects
 from caio_integration.wire import (
     AuditRecord,
@@ -61,6 +64,10 @@ from caio_integration.wire import (
 from caio_integration.wire.headers import micro_error_headers
 
 __all__ = ["Router", "RouterConfig"]
+
+# What a registry or key operation raises when JetStream does not answer: a
+# timeout, no stream leader (no responders), or JetStream itself unavailable.
+_STORE_UNAVAILABLE = (NatsTimeoutError, NoStreamResponseError, JetStreamUnavailable)
 
 log = structlog.get_logger("caio.router")
 
@@ -338,6 +345,16 @@ class Router:
             return error_reply(exc, request_id)
         except CAIOError as exc:
             return error_reply(exc, request_id)
+        except _STORE_UNAVAILABLE as exc:
+            # JetStream did not answer for the registry or key bucket (on a cluster:
+            # a node lost, its leader being elected): nothing was changed, say so.
+            log.warning("store_unavailable", area=area, operation=operation, error=repr(exc))
+            unavailable = ServiceUnavailable(
+                f"the {area} store (JetStream) did not answer ({type(exc).__name__}); "
+                "nothing was changed, retry",
+                retryable=True,
+            )
+            return error_reply(unavailable, request_id)
         except Exception as exc:  # a bug must answer `internal`, not go silent
             log.exception("operation_failed", area=area, operation=operation)
             return error_reply(CAIOError(f"internal error: {type(exc).__name__}"), request_id)

@@ -280,3 +280,16 @@ async def test_two_routers_share_one_registry(
 
     assert counts == {10}
     assert len(revisions) == 1
+
+
+async def test_a_registration_while_the_registry_store_is_gone_is_answered_service_unavailable(
+    nc: NATS, subjects: Subjects, router: Router
+) -> None:
+    await nc.jetstream().delete_stream(f"KV_{subjects.registry_bucket}")
+
+    reply = await request(nc, subjects.registry("register"), {"contract": contract("late")})
+
+    assert reply["status"] == "error"
+    assert reply["error"]["code"] == "service_unavailable", reply
+    assert reply["error"]["retryable"] is True
+    assert "nothing was changed" in reply["error"]["message"]

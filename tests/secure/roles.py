@@ -31,6 +31,10 @@ ROLES: dict[str, tuple[str, str]] = {
         "the audit log is router code, driven here on the tests' own connections; the "
         "stream is deleted to inject the fault",
     ),
+    I + "test_registry.py::test_a_registration_while_the_registry_store_is_gone": (
+        "admin",
+        "deletes the registry bucket's stream to inject the fault",
+    ),
     I + "test_replymux.py": (
         "admin",
         "one client plays both ends of the reply mux on made-up subjects",
