@@ -227,6 +227,7 @@ class Router:
             )
             for task in pending:
                 task.cancel()
+        await parts.audit.close()
         await parts.limits.close()
         await parts.store.close()
         await parts.keys.close()

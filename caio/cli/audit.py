@@ -1,4 +1,4 @@
-"""``caio audit replay``: read back every decision CAIO made."""
+"""``caio audit replay`` and ``verify``: read back every decision CAIO made, and check it."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ from caio_integration.subjects import Subjects
 
 __all__ = ["audit_app"]
 
-audit_app = typer.Typer(help="Replay the audit stream (CAIO_AUDIT).", no_args_is_help=True)
+audit_app = typer.Typer(
+    help="Replay and verify the audit stream (CAIO_AUDIT).", no_args_is_help=True
+)
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
@@ -121,3 +123,12 @@ def _row(record: dict[str, Any]) -> list[str]:
 
 def _row_text(record: dict[str, Any]) -> str:
     return "  ".join(_row(record))
+
+
+def _register_verify() -> None:
+    from caio.cli.audit_verify import verify  # its own module: the chain check
+
+    audit_app.command()(verify)
+
+
+_register_verify()

@@ -21,7 +21,7 @@ from caio_integration._json import loads
 from caio_integration.errors import NotFound
 from caio_integration.subjects import Subjects
 
-__all__ = ["ReplayFilter", "replay_audit"]
+__all__ = ["ReplayFilter", "replay_audit", "stored_records"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +70,43 @@ async def replay_audit(
                 yield record
             meta = msg.metadata
             if not wanted.follow and (meta.num_pending == 0 or meta.sequence.stream >= last_seq):
+                return
+    finally:
+        await sub.unsubscribe()
+
+
+async def stored_records(
+    nc: NATS,
+    subjects: Subjects,
+    since: dt.datetime | None = None,
+    idle_timeout_s: float = 2.0,
+) -> AsyncIterator[tuple[int, bytes]]:
+    """Every stored record as ``(stream sequence, bytes)``, as ``caio audit verify``
+    needs them: the exact bytes a chain's hashes were taken over."""
+    js = nc.jetstream()
+    try:
+        info = await js.stream_info(subjects.audit_stream)
+    except NotFoundError:
+        raise NotFound(f"audit stream {subjects.audit_stream} does not exist") from None
+    if info.state.messages == 0:
+        return
+    config = ConsumerConfig(
+        deliver_policy=DeliverPolicy.BY_START_TIME if since else DeliverPolicy.ALL,
+        opt_start_time=since.astimezone(dt.UTC) if since else None,
+    )
+    last_seq = info.state.last_seq
+    sub = await js.subscribe(
+        subjects.audit_all, ordered_consumer=True, config=config, stream=subjects.audit_stream
+    )
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=idle_timeout_s)
+            except TimeoutError:
+                return
+            meta = msg.metadata
+            yield meta.sequence.stream, msg.data
+            if meta.num_pending == 0 or meta.sequence.stream >= last_seq:
                 return
     finally:
         await sub.unsubscribe()

@@ -498,6 +498,8 @@ def assert_like_the_routers_audit_stream(stream: dict[str, Any]) -> None:
     assert stream["max_age"] == AuditSettings().max_age_days * 86_400 * 10**9
     assert stream["retention"] == "limits"
     assert stream["discard"] == "old"
+    assert stream["deny_delete"] is True  # as the router makes it: records leave by age only
+    assert stream["deny_purge"] is True
 
 
 def test_the_central_audit_stream_sources_every_region_as_replay_reads_it() -> None:
@@ -862,3 +864,32 @@ def test_the_build_context_sends_only_what_the_image_copies() -> None:
         for source in sources:
             assert source.rstrip("/") in allowed, f"COPY {source} is ignored by the context"
             assert (REPO / source).exists(), f"COPY {source}: not in the repo"
+
+
+# -- MQTT (deploy/nats/mqtt/, docs/mqtt.md; tests/mqtt runs it with the ingress) ----
+
+MQTT_CONF = DEPLOY / "nats" / "mqtt" / "nats-server.conf"
+
+
+def test_the_mqtt_config_passes_the_real_servers_config_check(tmp_path: Path) -> None:
+    # Its passwords are environment variables: without them the server refuses it.
+    env = {"CAIO_PROCESSES_NATS_PASSWORD": "x", "CAIO_MQTT_DEVICE_1_PASSWORD": "y"}
+    result = subprocess.run(
+        [str(NATS_SERVER), "-c", str(MQTT_CONF), "-t"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_the_mqtt_config_names_its_server_and_keeps_the_shared_limits() -> None:
+    # An mqtt block needs JetStream, and a server_name once clustered; `-t` checks
+    # neither, so tests/mqtt also starts the file.
+    assert conf_value(MQTT_CONF, "server_name")
+    assert re.search(r"^mqtt\s*\{", conf_text(MQTT_CONF), re.M)
+    assert re.search(r"\bsync_interval\s*[:=]\s*\"?always\"?", jetstream_block(MQTT_CONF))
+    assert conf_value(MQTT_CONF, "max_payload") == "1MB"

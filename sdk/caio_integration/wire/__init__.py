@@ -24,7 +24,7 @@ from caio_integration.wire._base import (
     rfc3339_now,
     validation_messages,
 )
-from caio_integration.wire.audit import AuditKind, AuditOutcome, AuditRecord
+from caio_integration.wire.audit import AuditChain, AuditKind, AuditOutcome, AuditRecord
 from caio_integration.wire.errors import ErrorBody, ErrorReply, error_reply
 from caio_integration.wire.headers import AuthorizationHeaders
 from caio_integration.wire.keys import (
@@ -91,6 +91,7 @@ __all__ = [
     "ApiKeyInfo",
     "Attempt",
     "AttemptStatus",
+    "AuditChain",
     "AuditKind",
     "AuditOutcome",
     "AuditRecord",

@@ -10,11 +10,26 @@ from caio_integration.wire._base import ReplyBody, rfc3339_now
 from caio_integration.wire.route import Attempt
 from caio_integration.wire.stream import StreamSummary
 
-__all__ = ["AuditKind", "AuditOutcome", "AuditRecord"]
+__all__ = ["AuditChain", "AuditKind", "AuditOutcome", "AuditRecord"]
 
-# "keys" and "guarantee_violation" are this implementation's additions.
-AuditKind = Literal["route", "registry", "denied", "invalid", "keys", "guarantee_violation"]
+# "keys", "guarantee_violation" and "audit_gap" are this implementation's additions.
+AuditKind = Literal[
+    "route", "registry", "denied", "invalid", "keys", "guarantee_violation", "audit_gap"
+]
 AuditOutcome = Literal["ok", "error", "no_match", "denied", "invalid", "timeout"]
+
+
+class AuditChain(ReplyBody):
+    """Where a record sits in its router's hash chain (``caio audit verify``)."""
+
+    id: str = Field(
+        description="The chain: one per router process, a random id chosen when it starts."
+    )
+    seq: int = Field(ge=1, description="The record's place in its chain: 1, 2, 3...")
+    prev: str = Field(
+        description="SHA-256 (hex) of the stored bytes of the chain's previous record;"
+        " 64 zeros for the first."
+    )
 
 
 class AuditRecord(ReplyBody):
@@ -87,6 +102,12 @@ class AuditRecord(ReplyBody):
         None,
         description="Extension: on a durable job the router gave up on: `dead_letter: true`"
         " (abandoned after too many deliveries) or the job's `subject` (no usable request id).",
+    )
+    chain: AuditChain | None = Field(
+        None,
+        description="Extension: the record's place in its router's hash chain; an"
+        " `audit_gap` record holds the place of one the stream did not store (its"
+        " `decision.lost` is that record's hash).",
     )
 
     def model_post_init(self, context: Any, /) -> None:
