@@ -64,6 +64,8 @@ class RouteCall:
             fields["stream"] = self.stream
         if self.traceparent is not None:
             fields["trace_id"] = trace_id(self.traceparent)
+        if self.request is not None and (requested := _requested(self.request)):
+            fields["requested"] = requested
         return AuditRecord(
             kind=kind,
             outcome=outcome,
@@ -76,3 +78,18 @@ class RouteCall:
             error=error,
             **fields,
         )
+
+
+def _requested(request: RouteRequest) -> dict[str, Any]:
+    """What the caller asked for and was held to: the parts it gave (a key's policy may
+    have narrowed the constraints), so a replay shows what the decision had to meet."""
+    given = request.model_fields_set
+    asked: dict[str, Any] = {}
+    if "requirements" in given and request.requirements:
+        asked["requirements"] = list(request.requirements)
+    for name in ("guarantees", "constraints"):
+        if name in given:
+            value = getattr(request, name).model_dump(mode="json", exclude_none=True)
+            if value:
+                asked[name] = value
+    return asked

@@ -346,3 +346,21 @@ async def test_a_heartbeat_counts_only_on_its_own_services_subject(
     assert await router.liveness.wait_available("honest", timeout_s=5)
     assert not router.liveness.is_available("victim")
     assert not router.liveness.is_available("impostor")
+
+
+async def test_a_route_record_says_what_the_caller_asked_for_and_only_that(
+    nc: NATS, subjects: Subjects, live_service: ServiceFactory
+) -> None:
+    await live_service("svc")
+    asked = {
+        "requirements": ["code_review"],
+        "guarantees": {"max_p95_latency_ms": 5000},
+        "constraints": {"service_ids": ["svc"]},
+    }
+
+    first = await request(nc, subjects.route("code_review"), {"context": {}, **asked})
+    second = await request(nc, subjects.route("code_review"), {"context": {}})
+
+    records = {r["request_id"]: r for r in await audit_records(nc, subjects)}
+    assert records[first["request_id"]]["requested"] == asked
+    assert "requested" not in records[second["request_id"]]

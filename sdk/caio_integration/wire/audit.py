@@ -103,6 +103,12 @@ class AuditRecord(ReplyBody):
         description="Extension: on a durable job the router gave up on: `dead_letter: true`"
         " (abandoned after too many deliveries) or the job's `subject` (no usable request id).",
     )
+    requested: dict[str, Any] | None = Field(
+        None,
+        description="Extension: on a route record, what the caller asked for, as it was"
+        " enforced (after its key's policy): `requirements`, `guarantees`, `constraints`;"
+        " only those it gave.",
+    )
     chain: AuditChain | None = Field(
         None,
         description="Extension: the record's place in its router's hash chain; an"
