@@ -1,8 +1,9 @@
 """``caio bridge``: serve services that need no code of their own.
 
 ``caio bridge http CONTRACT.yaml`` serves every capability of a contract
-whose ``api`` section declares HTTP endpoints (docs/http-bridge.md), with
-the caller's NATS options and publisher key.
+whose ``api`` section declares HTTP endpoints (docs/http-bridge.md), and
+``caio bridge onnx CONTRACT.yaml`` one whose ``api`` names an ONNX model
+(workers/onnx_bridge/README.md), with the caller's NATS options and publisher key.
 """
 
 from __future__ import annotations
@@ -75,3 +76,48 @@ def http(
         run_async(serve_until_shutdown(make))
     except CredentialError as exc:  # from setup(): names the variable or file, never a value
         fail(escape(str(exc)))
+
+
+@bridge_app.command("onnx")
+@connected()
+def onnx(
+    bus: Bus,
+    contract: Annotated[
+        Path, typer.Argument(help="The contract (YAML or JSON) whose ONNX model to serve.")
+    ],
+    register: RegisterOption = True,
+    otlp_endpoint: OtlpEndpointOption = None,
+) -> None:
+    """Serve every capability of CONTRACT by running the ONNX model its api names.
+
+    The model is loaded once with onnxruntime (CPU); each capability's
+    binding maps the request's context to the model's inputs and its
+    outputs to the result's keys.
+    """
+    try:
+        from caio_onnx_bridge import create_host as create_onnx_host
+    except ImportError:  # onnxruntime is an optional part: say how to get it
+        fail("the ONNX bridge is not installed: pip install caio-onnx-bridge")
+    from caio_integration.errors import InvalidContract
+    from caio_integration.host import HostConfig, ServiceHost
+
+    configure_logging()
+    if otlp_endpoint:
+        enable_tracing_or_fail(otlp_endpoint)
+    read_text_file(contract, "CONTRACT")  # a missing file is one line, not a traceback
+    config = HostConfig(
+        nats_url=bus.nats_url,
+        prefix=bus.prefix,
+        api_key=bus.api_key,
+        register=register,
+        connect_options=daemon_connect_options(),
+    )
+    try:
+        host = create_onnx_host(contract, config)  # the model is loaded and checked now
+    except InvalidContract as exc:
+        fail(escape("\n".join([exc.message, *exc.details.get("errors", [])])))
+
+    async def make() -> ServiceHost:
+        return host
+
+    run_async(serve_until_shutdown(make))

@@ -15,7 +15,15 @@ import pytest
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
-PARTS = ["sdk", "broker", "gateway", "workers/codex", "workers/local_review", "workers/http_bridge"]
+PARTS = [
+    "sdk",
+    "broker",
+    "gateway",
+    "workers/codex",
+    "workers/local_review",
+    "workers/http_bridge",
+    "workers/onnx_bridge",
+]
 
 
 def requirements(pyproject: Path) -> dict[str, Requirement]:

@@ -36,6 +36,7 @@ __all__ = [
     "HttpAuth",
     "HttpStream",
     "Invariant",
+    "OnnxBinding",
     "Privacy",
     "RateLimit",
     "ServiceContract",
@@ -166,7 +167,7 @@ class Constraints(_Part):
     max_images: PositiveInt | None = None
 
 
-# -- api: how the service is reached; what the HTTP bridge reads -------------------
+# -- api: how the service is reached; what the HTTP and ONNX bridges read -----------
 # A header name as RFC 9110 spells a token.
 HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
 # Header names that carry credentials: a contract names where a credential is
@@ -245,12 +246,30 @@ class Endpoint(_Part):
         return _checked_headers(value)
 
 
+# A model tensor's name to a context or result key (the ONNX bridge).
+OnnxNames = Annotated[
+    dict[Annotated[str, Field(min_length=1)], Annotated[str, Field(min_length=1)]],
+    Field(min_length=1),
+]
+
+
+class OnnxBinding(_Part):
+    """How one capability feeds the ONNX model and reads its answer (docs/contracts.md)."""
+
+    capability: Token
+    inputs: OnnxNames | None = None  # model input -> context key (default: same names)
+    outputs: OnnxNames | None = None  # model output -> result key (default: every output)
+
+
 class Api(_Part):
-    protocol: Literal["http", "grpc", "nats", "native"] = "nats"
+    protocol: Literal["http", "grpc", "nats", "native", "onnx"] = "nats"
     base_url: str | None = None
     headers: dict[str, str] | None = None  # sent to every endpoint (an endpoint's win)
     auth: HttpAuth | None = None  # for every endpoint without its own
     endpoints: list[Endpoint] = Field(default_factory=list)
+    # protocol onnx: the model file (relative to the contract file), a binding per capability
+    model: Annotated[str, Field(min_length=1)] | None = None
+    bindings: list[OnnxBinding] | None = None  # None, not []: other documents stay unchanged
 
     @field_validator("headers")
     @classmethod
