@@ -13,6 +13,7 @@ from caio.cli import (
     gateway,
     jobs,
     keys,
+    mqtt_ingress,
     registry,
     route,
     serve,
@@ -59,6 +60,7 @@ def _root(
 up.register_commands(app)
 serve.register_commands(app)
 gateway.register_commands(app)
+mqtt_ingress.register_commands(app)
 registry.register_commands(app)
 route.register_commands(app)
 docs.register_commands(app)
