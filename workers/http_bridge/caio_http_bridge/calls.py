@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import aiohttp
+from yarl import URL
 
 from caio_http_bridge.credentials import Credential
 from caio_http_bridge.routes import BridgePlan, Route
@@ -64,14 +65,16 @@ class Budget:
     def for_request(
         cls, p95_ms: float | None, deadline_ms: int | None, now_ms: float | None = None
     ) -> Budget:
-        now = time.time() * 1000 if now_ms is None else now_ms
-        options: list[Budget] = []
-        if p95_ms is not None:
-            options.append(cls(max(MIN_BUDGET_S, p95_ms * LATENCY_FACTOR / 1000), "latency"))
-        if deadline_ms is not None:
-            left = (deadline_ms - now) / 1000
-            options.append(cls(max(left - REPLY_MARGIN_S, left / 2, 0.001), "deadline"))
-        return min(options, key=lambda b: b.seconds, default=cls(DEFAULT_BUDGET_S, "default"))
+        # The tighter bound, the latency one on a tie; no bound at all: the default.
+        # Written out rather than min() over a list: this runs on every request.
+        latency = None if p95_ms is None else max(MIN_BUDGET_S, p95_ms * LATENCY_FACTOR / 1000)
+        if deadline_ms is None:
+            return cls(DEFAULT_BUDGET_S, "default") if latency is None else cls(latency, "latency")
+        left = (deadline_ms - (time.time() * 1000 if now_ms is None else now_ms)) / 1000
+        deadline = max(left - REPLY_MARGIN_S, left / 2, 0.001)
+        if latency is not None and latency <= deadline:
+            return cls(latency, "latency")
+        return cls(deadline, "deadline")
 
 
 class Upstream:
@@ -91,8 +94,11 @@ class Upstream:
         self._session = session
         # base_url + path, joined once: "http://h/v1" and "/chat/completions"
         # make "http://h/v1/chat/completions", with or without the slash after v1.
+        # Parsed once too: aiohttp parses a str URL on every request.
         base = plan.base_url.rstrip("/")
-        self._urls = {capability: base + route.path for capability, route in plan.routes.items()}
+        self._urls = {
+            capability: _parsed(base + route.path) for capability, route in plan.routes.items()
+        }
         # Each route's headers, for a plain call and a streamed one, built once.
         self._headers = {
             capability: (
@@ -224,6 +230,15 @@ class Upstream:
             ms=_ms(started),
         )
         return error
+
+
+def _parsed(url: str) -> URL | str:
+    """``url`` as aiohttp would parse it; left a string when that fails, so each call
+    fails as it always did (aiohttp's ``InvalidUrlClientError``), not the bridge's start."""
+    try:
+        return URL(url)
+    except ValueError:
+        return url
 
 
 def _headers(route: Route, credential: Credential | None, *, streaming: bool) -> dict[str, str]:
