@@ -3,7 +3,9 @@
 ``caio bridge http CONTRACT.yaml`` serves every capability of a contract
 whose ``api`` section declares HTTP endpoints (docs/http-bridge.md), and
 ``caio bridge onnx CONTRACT.yaml`` one whose ``api`` names an ONNX model
-(workers/onnx_bridge/README.md), with the caller's NATS options and publisher key.
+(workers/onnx_bridge/README.md), and ``caio bridge grpc CONTRACT.yaml`` one whose
+``api`` names unary gRPC methods (workers/grpc_bridge/README.md), with the
+caller's NATS options and publisher key.
 """
 
 from __future__ import annotations
@@ -121,3 +123,61 @@ def onnx(
         return host
 
     run_async(serve_until_shutdown(make))
+
+
+@bridge_app.command("grpc")
+@connected()
+def grpc(
+    bus: Bus,
+    contract: Annotated[
+        Path, typer.Argument(help="The contract (YAML or JSON) whose gRPC methods to serve.")
+    ],
+    register: RegisterOption = True,
+    otlp_endpoint: OtlpEndpointOption = None,
+) -> None:
+    """Serve every capability of CONTRACT by calling the unary gRPC method its api names.
+
+    The methods' messages come from the contract's descriptor_set, or from
+    the server by reflection when it starts; the request's context becomes
+    the request message (proto3 JSON) and the response message the result.
+    """
+    try:
+        from caio_grpc_bridge import CredentialError
+        from caio_grpc_bridge import create_host as create_grpc_host
+    except ImportError:  # grpcio is an optional part: say how to get it
+        fail("the gRPC bridge is not installed: pip install caio-grpc-bridge")
+    from caio_integration.errors import InvalidContract
+    from caio_integration.host import HostConfig, ServiceHost
+
+    configure_logging()
+    if otlp_endpoint:
+        enable_tracing_or_fail(otlp_endpoint)
+    read_text_file(contract, "CONTRACT")  # a missing file is one line, not a traceback
+    config = HostConfig(
+        nats_url=bus.nats_url,
+        prefix=bus.prefix,
+        api_key=bus.api_key,
+        register=register,
+        connect_options=daemon_connect_options(),
+    )
+    try:
+        host = create_grpc_host(contract, config)  # a descriptor set is resolved now
+    except InvalidContract as exc:
+        fail(escape("\n".join([exc.message, *exc.details.get("errors", [])])))
+
+    async def make() -> ServiceHost:
+        return host
+
+    async def serve() -> InvalidContract | None:
+        try:
+            await serve_until_shutdown(make)
+        except InvalidContract as exc:  # by reflection, at start: a method the server lacks
+            return exc
+        return None
+
+    try:
+        refused = run_async(serve())  # a server that does not answer: one line, its code
+    except CredentialError as exc:  # from setup(): names the variable or file, never a value
+        fail(escape(str(exc)))
+    if refused is not None:
+        fail(escape("\n".join([refused.message, *refused.details.get("errors", [])])))

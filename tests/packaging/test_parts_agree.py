@@ -23,6 +23,7 @@ PARTS = [
     "workers/local_review",
     "workers/http_bridge",
     "workers/onnx_bridge",
+    "workers/grpc_bridge",
 ]
 
 

@@ -31,6 +31,8 @@ __all__ = [
     "ContextLength",
     "Cost",
     "Endpoint",
+    "GrpcMethod",
+    "GrpcTls",
     "Guarantee",
     "Guarantees",
     "HttpAuth",
@@ -167,7 +169,7 @@ class Constraints(_Part):
     max_images: PositiveInt | None = None
 
 
-# -- api: how the service is reached; what the HTTP and ONNX bridges read -----------
+# -- api: how the service is reached; what the HTTP, ONNX and gRPC bridges read -----------
 # A header name as RFC 9110 spells a token.
 HEADER_NAME_PATTERN = r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$"
 # Header names that carry credentials: a contract names where a credential is
@@ -261,6 +263,24 @@ class OnnxBinding(_Part):
     outputs: OnnxNames | None = None  # model output -> result key (default: every output)
 
 
+# A unary gRPC method, as gRPC names it on the wire: package.Service/Method.
+GRPC_METHOD_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*/[A-Za-z_][A-Za-z0-9_]*$"
+
+
+class GrpcTls(_Part):
+    """TLS to the gRPC server: root certificates (default: the system's) and a name override."""
+
+    ca_file: Annotated[str, Field(min_length=1)] | None = None  # PEM, relative to the contract
+    server_name: Annotated[str, Field(min_length=1)] | None = None  # checked in the certificate
+
+
+class GrpcMethod(_Part):
+    """The unary gRPC method one capability calls (docs/contracts.md)."""
+
+    capability: Token
+    method: Annotated[str, Field(pattern=GRPC_METHOD_PATTERN)]  # package.Service/Method
+
+
 class Api(_Part):
     protocol: Literal["http", "grpc", "nats", "native", "onnx"] = "nats"
     base_url: str | None = None
@@ -270,6 +290,11 @@ class Api(_Part):
     # protocol onnx: the model file (relative to the contract file), a binding per capability
     model: Annotated[str, Field(min_length=1)] | None = None
     bindings: list[OnnxBinding] | None = None  # None, not []: other documents stay unchanged
+    # protocol grpc: the server, how its methods are described, and a method per capability
+    target: Annotated[str, Field(min_length=1)] | None = None  # host:port
+    descriptor_set: Annotated[str, Field(min_length=1)] | None = None  # else server reflection
+    tls: GrpcTls | None = None  # absent: plaintext
+    methods: list[GrpcMethod] | None = None
 
     @field_validator("headers")
     @classmethod
