@@ -177,6 +177,17 @@ def _jobs(data: dict[str, Any]) -> list[str]:
 
 
 def _routers(data: dict[str, Any]) -> list[str]:
+    if "points" not in data:  # results saved before the 1/2/4 scenario: one vs two
+        return _table(
+            [f"req/s @{data['in_flight']}, one router", "two routers", "two vs one"],
+            [
+                [
+                    data["rps_one_router"],
+                    data["rps_two_routers"],
+                    data["ratios"]["two_vs_one_router"],
+                ]
+            ],
+        )
     return _table(
         [
             "router processes",

@@ -30,6 +30,7 @@ from caio_broker.auth.guard import (
 )
 from caio_broker.auth.hook import entry_point_hook, subject_hook
 from caio_broker.auth.keys import KeyStore
+from caio_broker.budgets import BudgetCheck, SpendBook
 from caio_broker.catalog import Catalog
 from caio_broker.fairshare import KeyShares
 from caio_broker.forwarding import Forwarder, ForwardGuards
@@ -39,7 +40,7 @@ from caio_broker.ratelimit import SlidingWindowLimiter
 from caio_broker.registry import Registry
 from caio_broker.replymux import ReplyMux
 from caio_broker.routing import RouteHandler
-from caio_broker.store import ContractStore
+from caio_broker.store import ContractStore, open_bucket
 from caio_integration.subjects import Subjects
 
 if TYPE_CHECKING:
@@ -77,7 +78,10 @@ async def assemble(
     keys = await KeyStore.open(js, subjects, config.replicas)
     await keys.follow()
     limiter = SlidingWindowLimiter(js, subjects, replicas=config.replicas)
-    guard = build_guard(nc, config.auth, limiter, keys)
+    spend = SpendBook(
+        await open_bucket(js, subjects.spend_bucket, config.replicas, "CAIO spend of budgeted keys")
+    )
+    guard = build_guard(nc, config.auth, limiter, keys, spend)
     store = await ContractStore.open(js, subjects.registry_bucket, config.replicas)
     limits = ServiceLimits(js, subjects, limiter, config.replicas)
     guards = ForwardGuards(limits=limits, breakers=health.breakers, observe=health.attempt_done)
@@ -93,7 +97,7 @@ async def assemble(
         registry=Registry(store, catalog, health, audit),
         limits=limits,
         routes=RouteHandler(
-            catalog, health, forwarder, audit, guard, config.route, key_shares(config)
+            catalog, health, forwarder, audit, guard, config.route, key_shares(config), spend
         ),
     )
 
@@ -107,9 +111,14 @@ def key_shares(config: RouterConfig) -> KeyShares | None:
 
 
 def build_guard(
-    nc: NATS, auth: AuthSettings, limiter: SlidingWindowLimiter, keys: KeyStore
+    nc: NATS,
+    auth: AuthSettings,
+    limiter: SlidingWindowLimiter,
+    keys: KeyStore,
+    spend: SpendBook | None = None,
 ) -> RouteGuard:
-    """Who may route what: the key checks, the caller's rate limit, the governance hooks."""
+    """Who may route what: the key checks, the caller's rate limit and budget, the
+    governance hooks."""
     if not auth.required:
         log.warning(
             "AUTHENTICATION IS OFF",
@@ -121,6 +130,8 @@ def build_guard(
         PrivacyEnforced(),
         RateLimit(limiter),
     ]
+    if spend is not None:
+        checks.append(BudgetCheck(spend))
     if auth.policy_hook:
         checks.append(PolicyHookCheck(entry_point_hook(auth.policy_hook, auth.hook_timeout_s)))
     if auth.policy_subject:

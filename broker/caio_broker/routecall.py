@@ -12,7 +12,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from caio_broker.auth.keys import ApiKey
 from caio_broker.matching import Decision
+from caio_integration.pricing import Price
 from caio_integration.tracing import trace_id
 from caio_integration.wire import (
     Attempt,
@@ -37,6 +39,8 @@ class RouteCall:
     attempts: list[Attempt] = field(default_factory=list)
     stream: StreamSummary | None = None  # a streamed call's chunks, once forwarded
     traceparent: str | None = None  # the caller's W3C trace context, passed on to the worker
+    key: ApiKey | None = None  # the caller's key, once authenticated (None: auth off)
+    price: Price | None = None  # an answered call's price, when its contract states a cost
 
     @classmethod
     def arrived(cls, capability: str | None) -> RouteCall:
@@ -66,6 +70,8 @@ class RouteCall:
             fields["trace_id"] = trace_id(self.traceparent)
         if self.request is not None and (requested := _requested(self.request)):
             fields["requested"] = requested
+        if self.price is not None:
+            fields["price"] = self.price.to_json()
         return AuditRecord(
             kind=kind,
             outcome=outcome,

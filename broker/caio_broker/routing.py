@@ -11,6 +11,7 @@ the reply says so.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ import structlog
 
 from caio_broker.audit import AuditLog, AuditUnavailable
 from caio_broker.auth.guard import Caller, RouteCheck, RouteGuard
+from caio_broker.auth.keys import ApiKey
+from caio_broker.budgets import SpendBook
 from caio_broker.catalog import Catalog
 from caio_broker.fairshare import KeyShares, over_share
 from caio_broker.forwarding import Forwarder, ForwardResult
@@ -29,6 +32,7 @@ from caio_broker.routecall import RouteCall
 from caio_broker.streaming import Publish, StreamRelay
 from caio_integration._json import decode_object
 from caio_integration.errors import CAIOError, InvalidRequest, NoMatchingService
+from caio_integration.pricing import price_of
 from caio_integration.subjects import is_safe_token
 from caio_integration.tracing import span, traceparent_of
 from caio_integration.wire import (
@@ -36,6 +40,7 @@ from caio_integration.wire import (
     Candidate,
     DryRunReply,
     ErrorReply,
+    PriceBody,
     RouteReply,
     RouteRequest,
     error_reply,
@@ -73,6 +78,7 @@ class RouteHandler:
         "_health",
         "_settings",
         "_shares",
+        "_spend",
         "metrics",
     )
 
@@ -85,6 +91,7 @@ class RouteHandler:
         guard: RouteGuard,
         settings: RouteSettings,
         shares: KeyShares | None = None,
+        spend: SpendBook | None = None,
     ) -> None:
         self._catalog = catalog
         self._health = health
@@ -93,6 +100,7 @@ class RouteHandler:
         self._guard = guard
         self._settings = settings
         self._shares = shares  # None: no per-key share (caio_broker.fairshare)
+        self._spend = spend  # budgeted keys' totals (caio_broker.budgets)
         self.metrics: RouterMetrics | None = None  # times decisions when metrics are served
 
     async def handle(
@@ -130,6 +138,7 @@ class RouteHandler:
         except CAIOError as exc:  # who is asking comes first: nothing else is read
             return await self._denied(call, exc)
         call.caller = caller.name
+        call.key = caller.key
         shares = self._shares
         if shares is None or caller.key is None:
             return await self._checked(call, capability, payload, caller, publish)
@@ -324,7 +333,20 @@ class RouteHandler:
 
         winner = forwarded.winner
         latency_ms = call.elapsed_ms()
-        await self._audit.record(call.record("route", "ok", service_id=winner.service_id))
+        call.price = price_of(winner.entry.contract.cost, forwarded.reply.get("usage"))
+        record = self._audit.record(call.record("route", "ok", service_id=winner.service_id))
+        if self._spend is not None and call.price and _budgeted(call.key):
+            assert call.key is not None
+            # Counted before the reply, alongside the audit write (two round trips at once).
+            recorded, counted = await asyncio.gather(
+                record, self._spend.add(call.key, call.price.amount), return_exceptions=True
+            )
+            if isinstance(recorded, BaseException):
+                raise recorded  # no reply without its audit record
+            if isinstance(counted, BaseException):  # answered and audited: still an answer
+                log.error("spend_not_counted", request_id=request_id, error=repr(counted))
+        else:
+            await record
         reply = RouteReply(
             status="ok",
             request_id=request_id,
@@ -337,6 +359,14 @@ class RouteHandler:
         )
         if "usage" in forwarded.reply:
             reply.usage = forwarded.reply["usage"]
+        if call.price is not None:
+            reply.price = PriceBody(amount=call.price.amount, currency=call.price.currency)
         if call.stream is not None:
             reply.stream = call.stream
         return reply
+
+
+def _budgeted(key: ApiKey | None) -> bool:
+    return key is not None and (
+        key.policy.budget_per_day is not None or key.policy.budget_per_month is not None
+    )

@@ -17,6 +17,7 @@ from caio.cli import (
     registry,
     route,
     serve,
+    spend,
     up,
 )
 from caio.cli._connect import credential_options
@@ -61,6 +62,7 @@ up.register_commands(app)
 serve.register_commands(app)
 gateway.register_commands(app)
 mqtt_ingress.register_commands(app)
+spend.register_commands(app)
 registry.register_commands(app)
 route.register_commands(app)
 docs.register_commands(app)

@@ -42,6 +42,14 @@ def create(
     rpm: Annotated[
         int | None, typer.Option("--rpm", help="Requests per minute, across all routers.")
     ] = None,
+    budget_per_day: Annotated[
+        float | None,
+        typer.Option(min=0.000001, help="What its routes may cost per UTC day (above 0)."),
+    ] = None,
+    budget_per_month: Annotated[
+        float | None,
+        typer.Option(min=0.000001, help="What its routes may cost per UTC month (above 0)."),
+    ] = None,
     direct: Annotated[
         bool,
         typer.Option(
@@ -60,6 +68,10 @@ def create(
         policy["hipaa_compliant"] = True
     if rpm is not None:
         policy["requests_per_minute"] = rpm
+    if budget_per_day is not None:
+        policy["budget_per_day"] = budget_per_day
+    if budget_per_month is not None:
+        policy["budget_per_month"] = budget_per_month
 
     expires_in_s = duration_seconds(expires) if expires else None
 

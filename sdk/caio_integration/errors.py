@@ -17,7 +17,8 @@ of the SDK as the same class::
     ├── ServiceUnavailable         service_unavailable
     ├── RateLimited                rate_limited
     ├── Timeout                    timeout
-    └── ServiceError               service_error
+    ├── ServiceError               service_error
+    └── BudgetExceeded             budget_exceeded   (an extension: not in PROTOCOL.md's list)
 
 ``retryable`` says whether trying again (the same call, or the next
 candidate) can help; bridge workers send it back to the router.
@@ -28,7 +29,11 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 __all__ = [
+    "EXTENSION_CODES",
+    "KNOWN_CODES",
     "RETRYABLE_CODES",
+    "STABLE_CODES",
+    "BudgetExceeded",
     "CAIOError",
     "Conflict",
     "Forbidden",
@@ -141,6 +146,12 @@ class ServiceError(CAIOError):
     code = "service_error"
 
 
+class BudgetExceeded(CAIOError):
+    """The key has spent its budget for the period (docs/security.md, "Budgets")."""
+
+    code = "budget_exceeded"
+
+
 _BY_CODE: dict[str, type[CAIOError]] = {
     cls.code: cls
     for cls in (
@@ -160,7 +171,12 @@ _BY_CODE: dict[str, type[CAIOError]] = {
     )
 }
 
-STABLE_CODES: frozenset[str] = frozenset(_BY_CODE)
+# The protocol's codes (PROTOCOL.md, "Errors"), and this implementation's additions:
+# a client that does not know an extension code treats it as a plain error.
+EXTENSION_CODES: frozenset[str] = frozenset({BudgetExceeded.code})
+_BY_CODE[BudgetExceeded.code] = BudgetExceeded
+STABLE_CODES: frozenset[str] = frozenset(_BY_CODE) - EXTENSION_CODES
+KNOWN_CODES: frozenset[str] = frozenset(_BY_CODE)
 # Codes after which the same request may succeed later: the classes retryable by
 # default, and ``internal`` (an audit write or JetStream call that failed for now).
 RETRYABLE_CODES: frozenset[str] = frozenset(

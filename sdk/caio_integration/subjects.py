@@ -102,6 +102,11 @@ class Subjects:
     def keys_bucket(self) -> str:
         return self.jetstream_name("CAIO_KEYS")
 
+    @property
+    def spend_bucket(self) -> str:
+        """Budgeted keys' spend per day and month (an extension: caio_broker.budgets)."""
+        return self.jetstream_name("CAIO_SPEND")
+
     def keys(self, operation: str) -> str:
         return f"{self.prefix}.keys.{operation}"
 

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from nats.aio.client import Client as NATS
 
 from caio_broker.router import Router, RouterConfig
-from caio_integration.errors import STABLE_CODES
+from caio_integration.errors import KNOWN_CODES
 from caio_integration.subjects import Subjects
 from tests.integration.conftest import FakeService, contract
 from tests.security.conftest import ask, state
@@ -72,7 +72,7 @@ FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=list(Heal
 
 def well_formed(reply: dict[str, Any]) -> bool:
     if reply.get("status") == "error":
-        return reply["error"]["code"] in STABLE_CODES and bool(reply["error"]["message"])
+        return reply["error"]["code"] in KNOWN_CODES and bool(reply["error"]["message"])
     return isinstance(reply.get("status"), str)
 
 

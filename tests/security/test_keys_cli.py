@@ -58,6 +58,8 @@ async def test_the_first_admin_is_bootstrapped_directly_then_manages_the_others(
         "data_locality": ["on_prem"],
         "hipaa_compliant": False,
         "requests_per_minute": 30,
+        "budget_per_day": None,
+        "budget_per_month": None,
     }
     assert bob["expires_at"] > bob["created_at"] + 29 * 86400
     names = {k["name"] for k in json.loads(listed[1])}

@@ -15,7 +15,7 @@ import yaml
 
 from caio.asyncapi import asyncapi_document
 from caio_broker.auth import keys as auth_keys
-from caio_integration.errors import STABLE_CODES
+from caio_integration.errors import KNOWN_CODES
 from caio_integration.subjects import REGISTRY_OPERATIONS
 from caio_integration.wire import ApiKeyInfo, AuditKind, KeyCreateReply, KeyPolicy
 from caio_integration.wire.keys import _GLOB
@@ -72,7 +72,7 @@ def test_every_protocol_subject_is_a_channel(document: dict[str, Any]) -> None:
 def test_every_stable_error_code_is_in_the_error_schema(document: dict[str, Any]) -> None:
     schemas = document["components"]["schemas"]
     error = _resolve(document, schemas["ErrorReply"]["properties"]["error"]["$ref"])
-    assert set(error["properties"]["code"]["enum"]) == STABLE_CODES
+    assert set(error["properties"]["code"]["enum"]) == KNOWN_CODES
     assert {"code", "message", "details"} <= set(error["required"])
 
 

@@ -7,7 +7,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from caio_integration.wire._base import ReplyBody, rfc3339_now
-from caio_integration.wire.route import Attempt
+from caio_integration.wire.route import Attempt, PriceBody
 from caio_integration.wire.stream import StreamSummary
 
 __all__ = ["AuditChain", "AuditKind", "AuditOutcome", "AuditRecord"]
@@ -102,6 +102,9 @@ class AuditRecord(ReplyBody):
         None,
         description="Extension: on a durable job the router gave up on: `dead_letter: true`"
         " (abandoned after too many deliveries) or the job's `subject` (no usable request id).",
+    )
+    price: PriceBody | None = Field(
+        None, description="Extension: on an answered route, what the result cost (as the reply)."
     )
     requested: dict[str, Any] | None = Field(
         None,

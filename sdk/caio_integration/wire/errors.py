@@ -6,14 +6,15 @@ from typing import Any, Literal
 
 from pydantic import Field, JsonValue
 
-from caio_integration.errors import STABLE_CODES, CAIOError
+from caio_integration.errors import KNOWN_CODES, CAIOError
 from caio_integration.wire._base import ReplyBody
 from caio_integration.wire.route import Attempt
 
 __all__ = ["ErrorBody", "ErrorReply", "error_reply"]
 
-# From STABLE_CODES itself, so a new error class shows up in the schema (and its drift test).
-_ERROR_CODES: list[JsonValue] = [*sorted(STABLE_CODES)]
+# From the error classes themselves (the protocol's codes and the extensions), so a new
+# error class shows up in the schema (and its drift test).
+_ERROR_CODES: list[JsonValue] = [*sorted(KNOWN_CODES)]
 
 
 class ErrorBody(ReplyBody):

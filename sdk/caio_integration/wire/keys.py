@@ -54,6 +54,15 @@ class KeyPolicy(WireBody):
         description="Route requests per minute across all routers (`rate_limited`)."
         " Absent: no limit.",
     )
+    budget_per_day: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Extension: what the key's answered routes may cost per UTC day, across"
+        " all routers; once spent, `budget_exceeded` until the day ends. Absent: no budget.",
+    )
+    budget_per_month: Annotated[float, Field(gt=0)] | None = Field(
+        None,
+        description="Extension: the same per UTC calendar month.",
+    )
 
 
 class KeyCreateRequest(RequestBody):

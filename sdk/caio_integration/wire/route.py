@@ -152,6 +152,13 @@ class Candidate(ReplyBody):
     )
 
 
+class PriceBody(ReplyBody):
+    """What one answered request cost, in the serving contract's currency."""
+
+    amount: Annotated[float, Field(ge=0)] = Field(description="The price: 0 or more.")
+    currency: str = Field(description="The contract's `cost.currency` (USD unless it says).")
+
+
 class Attempt(ReplyBody):
     """One forward to one candidate service."""
 
@@ -198,6 +205,11 @@ class RouteReply(ReplyBody):
     )
     usage: dict[str, Any] | None = Field(
         None, description="Extension: the service's `usage`, when it returned one."
+    )
+    price: PriceBody | None = Field(
+        None,
+        description="Extension: what this result cost: the contract's `cost` times the"
+        " `usage` (caio_integration.pricing); absent when the contract states no cost.",
     )
     stream: StreamSummary | None = Field(
         None, description="Extension: on a streamed request, how many chunks came before."
