@@ -21,6 +21,7 @@ from caio_integration.wire import (
     AuditKind,
     AuditOutcome,
     AuditRecord,
+    PriceBody,
     RouteRequest,
     StreamSummary,
 )
@@ -41,6 +42,12 @@ class RouteCall:
     traceparent: str | None = None  # the caller's W3C trace context, passed on to the worker
     key: ApiKey | None = None  # the caller's key, once authenticated (None: auth off)
     price: Price | None = None  # an answered call's price, when its contract states a cost
+    verdict: dict[str, Any] | None = None  # an answered call against its contract
+
+    def price_body(self) -> PriceBody:
+        """The price as the reply and the record carry it (computed here: not re-validated)."""
+        assert self.price is not None
+        return PriceBody.model_construct(amount=self.price.amount, currency=self.price.currency)
 
     @classmethod
     def arrived(cls, capability: str | None) -> RouteCall:
@@ -71,7 +78,9 @@ class RouteCall:
         if self.request is not None and (requested := _requested(self.request)):
             fields["requested"] = requested
         if self.price is not None:
-            fields["price"] = self.price.to_json()
+            fields["price"] = self.price_body()
+        if self.verdict is not None:
+            fields["verdict"] = self.verdict
         return AuditRecord(
             kind=kind,
             outcome=outcome,

@@ -30,6 +30,7 @@ from caio_broker.health import ServiceHealth
 from caio_broker.matching import Decision, Exclusion, MatchQuery, match
 from caio_broker.routecall import RouteCall
 from caio_broker.streaming import Publish, StreamRelay
+from caio_broker.verdicts import verdict_of
 from caio_integration._json import decode_object
 from caio_integration.errors import CAIOError, InvalidRequest, NoMatchingService
 from caio_integration.pricing import price_of
@@ -40,7 +41,6 @@ from caio_integration.wire import (
     Candidate,
     DryRunReply,
     ErrorReply,
-    PriceBody,
     RouteReply,
     RouteRequest,
     error_reply,
@@ -334,6 +334,8 @@ class RouteHandler:
         winner = forwarded.winner
         latency_ms = call.elapsed_ms()
         call.price = price_of(winner.entry.contract.cost, forwarded.reply.get("usage"))
+        won = forwarded.attempts[-1].latency_ms if forwarded.attempts else latency_ms
+        call.verdict = verdict_of(winner.entry, capability, won or 0.0, call.stream is not None)
         record = self._audit.record(call.record("route", "ok", service_id=winner.service_id))
         if self._spend is not None and call.price and _budgeted(call.key):
             assert call.key is not None
@@ -360,7 +362,9 @@ class RouteHandler:
         if "usage" in forwarded.reply:
             reply.usage = forwarded.reply["usage"]
         if call.price is not None:
-            reply.price = PriceBody(amount=call.price.amount, currency=call.price.currency)
+            reply.price = call.price_body()
+        if call.verdict is not None:
+            reply.verdict = call.verdict
         if call.stream is not None:
             reply.stream = call.stream
         return reply

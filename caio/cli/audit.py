@@ -18,7 +18,7 @@ from caio_integration.subjects import Subjects
 __all__ = ["audit_app"]
 
 audit_app = typer.Typer(
-    help="Replay and verify the audit stream (CAIO_AUDIT).", no_args_is_help=True
+    help="Replay, verify and export the audit stream (CAIO_AUDIT).", no_args_is_help=True
 )
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -126,9 +126,11 @@ def _row_text(record: dict[str, Any]) -> str:
 
 
 def _register_verify() -> None:
-    from caio.cli.audit_verify import verify  # its own module: the chain check
+    from caio.cli.audit_export import export  # their own modules: the file export
+    from caio.cli.audit_verify import verify  # and the chain check
 
     audit_app.command()(verify)
+    audit_app.command()(export)
 
 
 _register_verify()

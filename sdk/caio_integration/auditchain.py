@@ -63,7 +63,8 @@ class ChainWriter:
     def link(self, record: AuditRecord) -> tuple[bytes, AuditChain]:
         """The record's bytes with its place in the chain; the chain moves on past it."""
         self.seq += 1
-        place = AuditChain(id=self.id, seq=self.seq, prev=self.head)
+        # Built from values made here, not input: constructed without re-validating them.
+        place = AuditChain.model_construct(id=self.id, seq=self.seq, prev=self.head)
         record.chain = place
         data = record.to_json()
         self.head = record_hash(data)

@@ -364,3 +364,30 @@ async def test_a_route_record_says_what_the_caller_asked_for_and_only_that(
     records = {r["request_id"]: r for r in await audit_records(nc, subjects)}
     assert records[first["request_id"]]["requested"] == asked
     assert "requested" not in records[second["request_id"]]
+
+
+async def test_each_answer_is_measured_against_its_contract_and_the_verdict_is_audited(
+    nc: NATS, subjects: Subjects, live_service: ServiceFactory
+) -> None:
+    slow = await live_service("slow", p95_ms=50)
+    slow.delay_s = 0.1
+
+    reply = await request(nc, subjects.route("code_review"), {"context": {}})
+
+    verdict = reply["verdict"]
+    assert verdict["latency"]["bound_ms"] == 50
+    assert verdict["latency"]["observed_ms"] >= 100
+    assert verdict["latency"]["kept"] is False
+    assert verdict["unchecked"] == ["accuracy"]  # one result cannot show an accuracy
+    records = {r["request_id"]: r for r in await audit_records(nc, subjects)}
+    assert records[reply["request_id"]]["verdict"] == verdict
+
+
+async def test_a_result_within_the_bound_keeps_it(
+    nc: NATS, subjects: Subjects, live_service: ServiceFactory
+) -> None:
+    await live_service("quick", p95_ms=5000)
+
+    reply = await request(nc, subjects.route("code_review"), {"context": {}})
+
+    assert reply["verdict"]["latency"]["kept"] is True

@@ -106,6 +106,9 @@ class AuditRecord(ReplyBody):
     price: PriceBody | None = Field(
         None, description="Extension: on an answered route, what the result cost (as the reply)."
     )
+    verdict: dict[str, Any] | None = Field(
+        None, description="Extension: on an answered route, the result's verdict (as the reply)."
+    )
     requested: dict[str, Any] | None = Field(
         None,
         description="Extension: on a route record, what the caller asked for, as it was"

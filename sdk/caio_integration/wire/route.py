@@ -211,6 +211,12 @@ class RouteReply(ReplyBody):
         description="Extension: what this result cost: the contract's `cost` times the"
         " `usage` (caio_integration.pricing); absent when the contract states no cost.",
     )
+    verdict: dict[str, Any] | None = Field(
+        None,
+        description="Extension: this result against the serving contract: `latency`"
+        " (bound_ms, observed_ms, kept, invariant), `output_schema` (kept, or checked: false"
+        " when streamed), `unchecked` (guarantees one result cannot show).",
+    )
     stream: StreamSummary | None = Field(
         None, description="Extension: on a streamed request, how many chunks came before."
     )
