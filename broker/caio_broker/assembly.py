@@ -31,6 +31,7 @@ from caio_broker.auth.guard import (
 from caio_broker.auth.hook import entry_point_hook, subject_hook
 from caio_broker.auth.keys import KeyStore
 from caio_broker.budgets import BudgetCheck, SpendBook
+from caio_broker.cache import ResponseCache
 from caio_broker.catalog import Catalog
 from caio_broker.fairshare import KeyShares
 from caio_broker.forwarding import Forwarder, ForwardGuards
@@ -82,6 +83,11 @@ async def assemble(
         await open_bucket(js, subjects.spend_bucket, config.replicas, "CAIO spend of budgeted keys")
     )
     guard = build_guard(nc, config.auth, limiter, keys, spend)
+    cache = ResponseCache(
+        await open_bucket(
+            js, subjects.cache_bucket, config.replicas, "CAIO response cache", max_age_s=86_400
+        )
+    )
     store = await ContractStore.open(js, subjects.registry_bucket, config.replicas)
     limits = ServiceLimits(js, subjects, limiter, config.replicas)
     guards = ForwardGuards(limits=limits, breakers=health.breakers, observe=health.attempt_done)
@@ -97,7 +103,15 @@ async def assemble(
         registry=Registry(store, catalog, health, audit),
         limits=limits,
         routes=RouteHandler(
-            catalog, health, forwarder, audit, guard, config.route, key_shares(config), spend
+            catalog,
+            health,
+            forwarder,
+            audit,
+            guard,
+            config.route,
+            key_shares(config),
+            spend,
+            cache,
         ),
     )
 

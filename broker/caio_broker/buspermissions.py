@@ -96,7 +96,7 @@ def rules(subjects: Subjects, service_id: str | None = None) -> list[Rule]:
         s.audit_stream,
     )
     kv_registry, kv_keys = kv_stream(s.registry_bucket), kv_stream(s.keys_bucket)
-    kv_spend = kv_stream(s.spend_bucket)
+    kv_spend, kv_cache = kv_stream(s.spend_bucket), kv_stream(s.cache_bucket)
     listed = [
         # -- requests callers send and the router serves (queue group caio-router)
         Rule(s.route_all, "route requests", _CALLERS, _ROUTER),
@@ -130,6 +130,9 @@ def rules(subjects: Subjects, service_id: str | None = None) -> list[Rule]:
         Rule(f"$KV.{s.spend_bucket}.>", "budgeted keys' spend (caio_broker.budgets)", _ROUTER),
         Rule(f"$JS.API.DIRECT.GET.{kv_spend}.>", "budgeted keys' spend reads", _ROUTER),
         Rule(f"$JS.API.STREAM.MSG.GET.{kv_spend}", "the same, without direct get", _ROUTER),
+        Rule(f"$KV.{s.cache_bucket}.>", "reusable answers (caio_broker.cache)", _ROUTER),
+        Rule(f"$JS.API.DIRECT.GET.{kv_cache}.>", "reusable answers: reads", _ROUTER),
+        Rule(f"$JS.API.STREAM.MSG.GET.{kv_cache}", "the same, without direct get", _ROUTER),
         Rule(f"$JS.ACK.{jobs}.>", "acks, naks and in-progress of the jobs it runs", _ROUTER),
         Rule(f"$JS.FC.{kv_registry}.>", "flow control of the registry watch", _ROUTER),
         Rule(f"$JS.FC.{kv_keys}.>", "flow control of the keys watch", _ROUTER),

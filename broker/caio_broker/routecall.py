@@ -43,6 +43,8 @@ class RouteCall:
     key: ApiKey | None = None  # the caller's key, once authenticated (None: auth off)
     price: Price | None = None  # an answered call's price, when its contract states a cost
     verdict: dict[str, Any] | None = None  # an answered call against its contract
+    cache_key: str | None = None  # the question, when its answer may be stored (caio_broker.cache)
+    cache: dict[str, Any] | None = None  # an answer from the cache: whose it was
 
     def price_body(self) -> PriceBody:
         """The price as the reply and the record carry it (computed here: not re-validated)."""
@@ -81,6 +83,8 @@ class RouteCall:
             fields["price"] = self.price_body()
         if self.verdict is not None:
             fields["verdict"] = self.verdict
+        if self.cache is not None:
+            fields["cache"] = self.cache
         return AuditRecord(
             kind=kind,
             outcome=outcome,

@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -23,6 +23,7 @@ from caio_broker.audit import AuditLog, AuditUnavailable
 from caio_broker.auth.guard import Caller, RouteCheck, RouteGuard
 from caio_broker.auth.keys import ApiKey
 from caio_broker.budgets import SpendBook
+from caio_broker.cache import ResponseCache, cache_key
 from caio_broker.catalog import Catalog
 from caio_broker.fairshare import KeyShares, over_share
 from caio_broker.forwarding import Forwarder, ForwardResult
@@ -72,6 +73,7 @@ class RouteSettings:
 class RouteHandler:
     __slots__ = (
         "_audit",
+        "_cache",
         "_catalog",
         "_forwarder",
         "_guard",
@@ -92,6 +94,7 @@ class RouteHandler:
         settings: RouteSettings,
         shares: KeyShares | None = None,
         spend: SpendBook | None = None,
+        cache: ResponseCache | None = None,
     ) -> None:
         self._catalog = catalog
         self._health = health
@@ -101,6 +104,7 @@ class RouteHandler:
         self._settings = settings
         self._shares = shares  # None: no per-key share (caio_broker.fairshare)
         self._spend = spend  # budgeted keys' totals (caio_broker.budgets)
+        self._cache = cache  # reusable answers (caio_broker.cache)
         self.metrics: RouterMetrics | None = None  # times decisions when metrics are served
 
     async def handle(
@@ -300,6 +304,17 @@ class RouteHandler:
                 pool=decision.pool,
             )
 
+        if self._cache is not None and request.cache and relay is None:
+            ttl_s = best.entry.contract.cache_ttl_s
+            if ttl_s is not None:
+                key = cache_key(capability, request)
+                hit = await self._cache.get(key)
+                if hit is not None and any(
+                    c.service_id == hit.get("service_id") for c in decision.candidates
+                ):
+                    return await self._answer_from_cache(call, capability, hit, decision)
+                call.cache_key = key
+
         with span("caio.forward", call.traceparent) as traceparent:
             forwarded = await self._forwarder.forward(
                 decision.candidates,
@@ -315,6 +330,31 @@ class RouteHandler:
         if relay is not None:
             call.stream = relay.summary()
         return await self._answer(call, capability, forwarded)
+
+    async def _answer_from_cache(
+        self, call: RouteCall, capability: str, hit: dict[str, Any], decision: Decision
+    ) -> RouteAnswer:
+        """A stored answer, audited as this request's decision, naming the original one."""
+        assert call.request_id is not None
+        service_id = str(hit["service_id"])
+        entry = next(c.entry for c in decision.candidates if c.service_id == service_id)
+        call.cache = {
+            "hit": True,
+            "original_request_id": hit.get("request_id"),
+            "stored_at": hit.get("stored_at"),
+        }
+        await self._audit.record(call.record("route", "ok", service_id=service_id))
+        return RouteReply(
+            status="ok",
+            request_id=call.request_id,
+            service_id=service_id,
+            capability=capability,
+            guarantees=entry.guarantees_json,
+            result=hit.get("result"),
+            latency_ms=call.elapsed_ms(),
+            attempts=[],
+            cache=call.cache,
+        )
 
     async def _answer(
         self, call: RouteCall, capability: str, forwarded: ForwardResult
@@ -365,6 +405,12 @@ class RouteHandler:
             reply.price = call.price_body()
         if call.verdict is not None:
             reply.verdict = call.verdict
+        if call.cache_key is not None and self._cache is not None:
+            ttl_s = winner.entry.contract.cache_ttl_s
+            if ttl_s is not None and call.stream is None:
+                answer: dict[str, Any] = {"service_id": winner.service_id}
+                answer.update(request_id=request_id, result=reply.result)
+                self._cache.store(call.cache_key, answer, ttl_s)
         if call.stream is not None:
             reply.stream = call.stream
         return reply

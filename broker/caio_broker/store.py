@@ -38,9 +38,15 @@ WRONG_LAST_SEQUENCE = 10071  # JetStream err_code: expected last subject sequenc
 
 
 async def open_bucket(
-    js: JetStreamContext, bucket: str, replicas: int, description: str
+    js: JetStreamContext,
+    bucket: str,
+    replicas: int,
+    description: str,
+    *,
+    max_age_s: float | None = None,
 ) -> KeyValue:
-    """A CAIO KV bucket (file storage, 5 revisions of history), created on first use."""
+    """A CAIO KV bucket (file storage, 5 revisions of history), created on first use;
+    ``max_age_s``: entries are dropped this long after their last write."""
     try:
         return await js.key_value(bucket)
     except BucketNotFoundError:
@@ -51,6 +57,7 @@ async def open_bucket(
                 storage=StorageType.FILE,
                 replicas=replicas,
                 description=description,
+                ttl=max_age_s,
             )
         )
 

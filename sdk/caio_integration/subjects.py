@@ -103,6 +103,11 @@ class Subjects:
         return self.jetstream_name("CAIO_KEYS")
 
     @property
+    def cache_bucket(self) -> str:
+        """Reusable answers (an extension: caio_broker.cache)."""
+        return self.jetstream_name("CAIO_CACHE")
+
+    @property
     def spend_bucket(self) -> str:
         """Budgeted keys' spend per day and month (an extension: caio_broker.budgets)."""
         return self.jetstream_name("CAIO_SPEND")

@@ -100,7 +100,8 @@ async def test_replicas_3_puts_the_registry_keys_jobs_and_limits_at_r3(
 
     replicas.pop(subjects.audit_stream)  # see the next test
     assert set(replicas.values()) == {3}, replicas
-    assert len(replicas) == 9, replicas  # 3 KV (registry, keys, spend), 3 jobs, 2 limits, consumer
+    # 4 KV (registry, keys, spend, cache), 3 jobs streams, 2 limit streams, the consumer
+    assert len(replicas) == 10, replicas
 
 
 async def test_replicas_3_alone_makes_the_audit_stream_r3(

@@ -35,6 +35,10 @@ ROLES: dict[str, tuple[str, str]] = {
         "admin",
         "deletes the registry bucket's stream to inject the fault",
     ),
+    I + "test_cache.py": (
+        "admin",
+        "watches the cache bucket (a router asset) to know an answer was stored",
+    ),
     I + "test_replymux.py": (
         "admin",
         "one client plays both ends of the reply mux on made-up subjects",

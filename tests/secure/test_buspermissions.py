@@ -45,7 +45,7 @@ NOT_SUBJECTS = {
     "name_in": "parses a subject, builds none",
 }
 STREAMS = ("audit_stream", "jobs_stream", "results_stream", "dead_letter_stream")
-BUCKETS = ("registry_bucket", "keys_bucket", "spend_bucket")
+BUCKETS = ("registry_bucket", "keys_bucket", "spend_bucket", "cache_bucket")
 SAMPLE = {"kind": "route", "service_id": "svc-1", "capability": "code_review", "request_id": "R-1"}
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "Alignment",
     "Api",
     "Bound",
+    "CachePolicy",
     "Capability",
     "Constraints",
     "ContextLength",
@@ -310,6 +311,17 @@ class Invariant(_Part):
     artifact: str | None = None
 
 
+class CachePolicy(_Part):
+    """Answers may be reused for ``ttl_s`` seconds (CAIO's response cache)."""
+
+    ttl_s: Annotated[float, Field(ge=1, le=86_400)]  # seconds: 1 s to a day
+
+
+# A deterministic contract (seed 001's INV-CODEX-0003 shape) without a cache policy
+# has its answers reused this long.
+DETERMINISTIC_TTL_S = 600.0
+
+
 class ServiceContract(_Part):
     """A validated, normalized service contract."""
 
@@ -325,6 +337,7 @@ class ServiceContract(_Part):
     constraints: Constraints = Field(default_factory=Constraints)
     api: Api | None = None
     invariants: list[Invariant] = Field(default_factory=list)
+    cache: CachePolicy | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("capabilities")
@@ -345,6 +358,17 @@ class ServiceContract(_Part):
 
     def capability(self, name: str) -> Capability | None:
         return next((cap for cap in self.capabilities if cap.type == name), None)
+
+    @property
+    def cache_ttl_s(self) -> float | None:
+        """How long an answer may be reused: the cache policy's, else a deterministic
+        contract's default; None: never."""
+        if self.cache is not None:
+            return self.cache.ttl_s
+        determinism = self.guarantees.determinism
+        if determinism is not None and determinism.property == "deterministic_output":
+            return DETERMINISTIC_TTL_S
+        return None
 
     @property
     def p95_latency_ms(self) -> float | None:

@@ -109,6 +109,11 @@ class AuditRecord(ReplyBody):
     verdict: dict[str, Any] | None = Field(
         None, description="Extension: on an answered route, the result's verdict (as the reply)."
     )
+    cache: dict[str, Any] | None = Field(
+        None,
+        description="Extension: on a route answered from the response cache, as the reply's"
+        " `cache` (`original_request_id` names the decision whose answer was reused).",
+    )
     requested: dict[str, Any] | None = Field(
         None,
         description="Extension: on a route record, what the caller asked for, as it was"

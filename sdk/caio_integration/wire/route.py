@@ -122,6 +122,11 @@ class RouteRequest(WireBody):
         description="Extension: true: the answer comes as `StreamChunk` messages on the reply"
         " subject, then the final reply (publish with a reply subject you listen on).",
     )
+    cache: bool = Field(
+        True,
+        description="Extension: false: never answered from the response cache, and the"
+        " answer is not stored in it (contracts with a `cache` policy, or deterministic).",
+    )
 
 
 ExclusionCode = Literal[
@@ -210,6 +215,11 @@ class RouteReply(ReplyBody):
         None,
         description="Extension: what this result cost: the contract's `cost` times the"
         " `usage` (caio_integration.pricing); absent when the contract states no cost.",
+    )
+    cache: dict[str, Any] | None = Field(
+        None,
+        description="Extension: on an answer from the response cache: `hit: true`,"
+        " `original_request_id` (the request whose answer it is) and `stored_at`.",
     )
     verdict: dict[str, Any] | None = Field(
         None,
