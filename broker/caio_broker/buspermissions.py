@@ -54,7 +54,7 @@ __all__ = [
     "subject_matches",
 ]
 
-ROLES = ("router", "admin", "caller", "publisher", "worker")
+ROLES = ("router", "admin", "caller", "publisher", "worker", "mqtt-ingress")
 CALLER_REGISTRY_OPERATIONS = ("list", "get", "discover", "validate", "stats")
 PUBLISHER_REGISTRY_OPERATIONS = ("register", "deregister")
 # nats.micro answers these verbs on $SRV.<VERB>, $SRV.<VERB>.<name>, $SRV.<VERB>.<name>.<id>.
@@ -62,6 +62,7 @@ MICRO_VERBS = ("PING", "INFO", "STATS")
 
 _ROUTER = frozenset({"router"})
 _CALLERS = frozenset({"caller", "publisher"})
+_MQTT = frozenset({"mqtt-ingress"})  # caio mqtt-ingress: MQTT devices' route requests
 _WORKER = frozenset({"worker"})
 _NOBODY: frozenset[str] = frozenset()
 
@@ -99,7 +100,17 @@ def rules(subjects: Subjects, service_id: str | None = None) -> list[Rule]:
     kv_spend, kv_cache = kv_stream(s.spend_bucket), kv_stream(s.cache_bucket)
     listed = [
         # -- requests callers send and the router serves (queue group caio-router)
-        Rule(s.route_all, "route requests", _CALLERS, _ROUTER),
+        Rule(s.route_all, "route requests", _CALLERS | _MQTT, _ROUTER),
+        # -- MQTT devices (docs/mqtt.md): nats-server's MQTT users publish the first,
+        #    subscribe their own reply subtree; the ingress does the rest
+        Rule(
+            f"{p}.mqtt.route.*",
+            "MQTT devices' route requests, taken by the ingress in its queue group",
+            _NOBODY,
+            _MQTT,
+            queue="caio-mqtt-ingress",
+        ),
+        Rule(f"{p}.mqtt.reply.>", "the router's replies, passed on to devices", _MQTT),
         *(Rule(s.registry(op), f"registry {op}", _CALLERS) for op in CALLER_REGISTRY_OPERATIONS),
         *(
             Rule(s.registry(op), f"registry {op}: publishers only", frozenset({"publisher"}))
@@ -255,15 +266,16 @@ def permissions(
         return Permissions((), (), None, allow_responses=False, everything=True)
     if role == "worker" and service_id is None:
         raise ValueError("a worker user serves one service: give its service_id")
-    if role in _CALLERS and inbox is None:
+    if role in _CALLERS | _MQTT and inbox is None:
         raise ValueError("a caller needs an inbox prefix of its own (e.g. _INBOX_alice)")
     listed = rules(subjects, service_id if role == "worker" else None)
     return Permissions(
         publish=tuple(r for r in listed if role in r.publish),
         subscribe=tuple(r for r in listed if role in r.subscribe),
-        inbox=inbox if role in _CALLERS else None,
-        # Answer whoever sent a request: callers' inboxes, $SRV pings.
-        allow_responses=role in ("router", "worker"),
+        inbox=inbox if role in _CALLERS | _MQTT else None,
+        # Answer whoever sent a request: callers' inboxes, $SRV pings; the MQTT
+        # ingress answers a NATS requester's bad input on its reply subject.
+        allow_responses=role in ("router", "worker", "mqtt-ingress"),
     )
 
 
@@ -313,6 +325,14 @@ def default_roster(
         User(f"publisher-{n}", "publisher", _env_name(n), inbox=f"_INBOX_{n}") for n in publishers
     ]
     roster += [User(f"worker-{w}", "worker", _env_name(w), service_id=w) for w in workers]
+    roster.append(
+        User(
+            "caio-mqtt-ingress",
+            "mqtt-ingress",
+            "CAIO_MQTT_INGRESS_NATS_PASSWORD",
+            inbox="_INBOX_mqtt_ingress",
+        )
+    )
     return roster
 
 
@@ -330,6 +350,12 @@ _ABOUT = {
         "(CAIO_NATS_INBOX_PREFIX), which no other user may subscribe to."
     ),
     "publisher": "A publisher: what a caller may, plus register and deregister contracts.",
+    "mqtt-ingress": (
+        "`caio mqtt-ingress` (docs/mqtt.md): takes MQTT devices' route requests in\n"
+        "its queue group, sends them to the router as a caller does (replies on\n"
+        "its own inbox prefix), and publishes the answers to the devices' reply\n"
+        "subtree. It holds no key of its own: each request carries the device's."
+    ),
     "worker": (
         "The bridge workers of service `{service}` (one user per service): its own\n"
         "requests in its queue group only, its own heartbeat, nats.micro\n"

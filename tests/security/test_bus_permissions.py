@@ -46,6 +46,7 @@ USERS: dict[str, tuple[str, str | None]] = {
     "publisher-acme": ("CAIO_ACME_NATS_PASSWORD", "_INBOX_acme"),
     "worker-local-review": ("CAIO_LOCAL_REVIEW_NATS_PASSWORD", None),
     "worker-codex": ("CAIO_CODEX_NATS_PASSWORD", None),
+    "caio-mqtt-ingress": ("CAIO_MQTT_INGRESS_NATS_PASSWORD", "_INBOX_mqtt_ingress"),
 }
 WAIT_S = 5.0  # upper bound for anything the server answers at once
 
@@ -217,6 +218,40 @@ async def test_a_worker_takes_its_own_requests_only_in_its_queue_group(connect: 
     await settled(worker.nc)
     reply = await router.nc.request("caio.svc.local-review.review", b"{}", timeout=WAIT_S)
     assert loads(reply.data) == {"status": "ok"}
+
+
+async def test_the_mqtt_ingress_takes_device_requests_only_in_its_queue_group_and_routes_them(
+    connect: Connect,
+) -> None:
+    ingress = await connect("caio-mqtt-ingress")
+    await ingress.nc.subscribe("caio.mqtt.route.code_review")  # a plain copy: refused
+    await ingress.violation("caio.mqtt.route.code_review")
+    await ingress.nc.publish("caio.audit.route.x", b"{}")  # not its to write
+    await ingress.violation("caio.audit.route.x")
+
+    router = await connect("caio-router")
+
+    async def answer(msg: Msg) -> None:
+        await msg.respond(b'{"status": "ok"}')
+
+    await router.nc.subscribe("caio.route.*", queue="caio-router", cb=answer)
+    taken = asyncio.Queue[Msg]()
+
+    async def take(msg: Msg) -> None:
+        taken.put_nowait(msg)
+
+    await ingress.nc.subscribe("caio.mqtt.route.*", queue="caio-mqtt-ingress", cb=take)
+    await settled(router.nc)
+    await settled(ingress.nc)
+    admin = await connect("caio-admin")  # plays the MQTT device's publish
+    await admin.nc.publish("caio.mqtt.route.code_review", b"{}")
+
+    await asyncio.wait_for(taken.get(), WAIT_S)
+    reply = await ingress.nc.request("caio.route.code_review", b"{}", timeout=WAIT_S)
+    assert loads(reply.data) == {"status": "ok"}
+    await ingress.nc.publish("caio.mqtt.reply.device-1.r1", reply.data)
+    await ingress.nc.flush()
+    assert ingress.errors.empty()
 
 
 async def test_a_caller_cannot_take_route_requests(connect: Connect) -> None:
