@@ -26,7 +26,7 @@ import asyncio
 import itertools
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import structlog
 from nats.js import JetStreamContext
@@ -39,7 +39,7 @@ from caio_integration.defaults import LEADERLESS_BACKOFF_S
 from caio_integration.errors import CAIOError
 from caio_integration.subjects import Subjects
 from caio_integration.tracing import span
-from caio_integration.wire import AuditChain, AuditRecord, rfc3339_now
+from caio_integration.wire import AuditRecord, rfc3339_now
 
 if TYPE_CHECKING:
     from caio_broker.metrics import RouterMetrics
@@ -149,22 +149,21 @@ class AuditLog:
                 log.warning("audit_stream_leaderless", subject=subject, retry_in_s=wait_s)
                 await asyncio.sleep(wait_s)
 
-    def _send_gap(self, subject: str, gap: bytes, place: AuditChain) -> None:
+    def _send_gap(self, subject: str, gap: bytes, place: dict[str, Any]) -> None:
         task = asyncio.create_task(self._store_gap(subject, gap, place))
         self._gaps.add(task)
         task.add_done_callback(self._gaps.discard)
 
-    async def _store_gap(self, subject: str, gap: bytes, place: AuditChain) -> None:
+    async def _store_gap(self, subject: str, gap: bytes, place: dict[str, Any]) -> None:
         backoff = self._settings.gap_backoff_s
         for attempt in itertools.count():
             try:
                 await self._publish(subject, gap)
-                log.warning("audit_gap_recorded", chain=place.id, seq=place.seq)
+                log.warning("audit_gap_recorded", chain=place["id"], seq=place["seq"])
                 return
             except Exception as exc:  # noqa: BLE001 - kept trying until stored or stopped
-                log.warning(
-                    "audit_gap_not_stored_yet", chain=place.id, seq=place.seq, error=repr(exc)
-                )
+                where = {"chain": place["id"], "seq": place["seq"]}
+                log.warning("audit_gap_not_stored_yet", **where, error=repr(exc))
                 await asyncio.sleep(backoff[min(attempt, len(backoff) - 1)])
 
     async def close(self, timeout_s: float = 2.0) -> None:

@@ -21,7 +21,6 @@ from caio_integration.wire import (
     AuditKind,
     AuditOutcome,
     AuditRecord,
-    PriceBody,
     RouteRequest,
     StreamSummary,
 )
@@ -46,10 +45,10 @@ class RouteCall:
     cache_key: str | None = None  # the question, when its answer may be stored (caio_broker.cache)
     cache: dict[str, Any] | None = None  # an answer from the cache: whose it was
 
-    def price_body(self) -> PriceBody:
-        """The price as the reply and the record carry it (computed here: not re-validated)."""
+    def price_body(self) -> dict[str, Any]:
+        """The price as the reply and the record carry it."""
         assert self.price is not None
-        return PriceBody.model_construct(amount=self.price.amount, currency=self.price.currency)
+        return self.price.to_json()
 
     @classmethod
     def arrived(cls, capability: str | None) -> RouteCall:

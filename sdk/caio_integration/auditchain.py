@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from caio_integration._json import loads
-from caio_integration.wire import AuditChain, AuditRecord
+from caio_integration.wire import AuditRecord
 
 __all__ = ["GENESIS", "ChainReport", "ChainWriter", "Problem", "record_hash", "verify_chains"]
 
@@ -60,18 +60,17 @@ class ChainWriter:
         self.seq = 0
         self.head = GENESIS
 
-    def link(self, record: AuditRecord) -> tuple[bytes, AuditChain]:
+    def link(self, record: AuditRecord) -> tuple[bytes, dict[str, Any]]:
         """The record's bytes with its place in the chain; the chain moves on past it."""
         self.seq += 1
-        # Built from values made here, not input: constructed without re-validating them.
-        place = AuditChain.model_construct(id=self.id, seq=self.seq, prev=self.head)
+        place = {"id": self.id, "seq": self.seq, "prev": self.head}
         record.chain = place
         data = record.to_json()
         self.head = record_hash(data)
         return data, place
 
     @staticmethod
-    def gap(place: AuditChain, lost: bytes, record: AuditRecord, reason: str) -> bytes:
+    def gap(place: dict[str, Any], lost: bytes, record: AuditRecord, reason: str) -> bytes:
         """The ``audit_gap`` record holding ``place`` for ``lost``, a record not stored."""
         gap = AuditRecord(
             kind="audit_gap",

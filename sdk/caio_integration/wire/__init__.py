@@ -24,7 +24,7 @@ from caio_integration.wire._base import (
     rfc3339_now,
     validation_messages,
 )
-from caio_integration.wire.audit import AuditChain, AuditKind, AuditOutcome, AuditRecord
+from caio_integration.wire.audit import AuditKind, AuditOutcome, AuditRecord
 from caio_integration.wire.errors import ErrorBody, ErrorReply, error_reply
 from caio_integration.wire.headers import AuthorizationHeaders
 from caio_integration.wire.keys import (
@@ -66,7 +66,6 @@ from caio_integration.wire.route import (
     Candidate,
     DryRunReply,
     ExclusionCode,
-    PriceBody,
     RouteConstraints,
     RouteGuarantees,
     RouteReply,
@@ -92,7 +91,6 @@ __all__ = [
     "ApiKeyInfo",
     "Attempt",
     "AttemptStatus",
-    "AuditChain",
     "AuditKind",
     "AuditOutcome",
     "AuditRecord",
@@ -123,7 +121,6 @@ __all__ = [
     "ListRequest",
     "NonNegative",
     "PeerBody",
-    "PriceBody",
     "RegisterReply",
     "RegisterRequest",
     "Registration",
