@@ -10,8 +10,9 @@ caller's NATS options and publisher key.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
@@ -26,11 +27,72 @@ from caio.cli.serve import (
 )
 from caio.logs import configure_logging
 
+if TYPE_CHECKING:
+    from caio_integration.errors import InvalidContract
+    from caio_integration.host import HostConfig, ServiceHost
+
 __all__ = ["bridge_app"]
 
 bridge_app = typer.Typer(
     help="Serve services that need no code of their own.", no_args_is_help=True
 )
+
+
+def _serve(
+    bus: Bus,
+    contract: Path,
+    create: Callable[[Path, HostConfig], ServiceHost],
+    *,
+    register: bool,
+    otlp_endpoint: str | None,
+    refusals: tuple[type[Exception], ...] = (),
+) -> None:
+    """What every ``caio bridge`` command does once its package is imported.
+
+    ``create`` builds the host and checks the whole contract (one line per
+    problem); ``refusals`` are the errors, besides a contract the service
+    refuses when it starts, that stop it with their one line (a credential
+    that cannot be read: its name, never its value).
+    """
+    from caio_integration.errors import InvalidContract
+    from caio_integration.host import HostConfig
+
+    configure_logging()
+    if otlp_endpoint:
+        enable_tracing_or_fail(otlp_endpoint)
+    read_text_file(contract, "CONTRACT")  # a missing file is one line, not a traceback
+    config = HostConfig(
+        nats_url=bus.nats_url,
+        prefix=bus.prefix,
+        api_key=bus.api_key,
+        register=register,
+        connect_options=daemon_connect_options(),
+    )
+    try:
+        host = create(contract, config)  # every contract problem now
+    except InvalidContract as exc:
+        fail(_lines(exc))
+
+    async def make() -> ServiceHost:
+        return host
+
+    async def serve() -> InvalidContract | None:
+        try:
+            await serve_until_shutdown(make)
+        except InvalidContract as exc:  # found when it starts: a gRPC method the server lacks
+            return exc
+        return None
+
+    try:
+        refused = run_async(serve())  # a server that does not answer: one line, its code
+    except refusals as exc:
+        fail(escape(str(exc)))
+    if refused is not None:
+        fail(_lines(refused))
+
+
+def _lines(exc: InvalidContract) -> str:
+    return escape("\n".join([exc.message, *exc.details.get("errors", [])]))
 
 
 @bridge_app.command("http")
@@ -52,32 +114,15 @@ def http(
     --base-url http://127.0.0.1:11434/v1` in front of a local Ollama.
     """
     from caio_http_bridge import CredentialError, create_host
-    from caio_integration.errors import InvalidContract
-    from caio_integration.host import HostConfig, ServiceHost
 
-    configure_logging()
-    if otlp_endpoint:
-        enable_tracing_or_fail(otlp_endpoint)
-    read_text_file(contract, "CONTRACT")  # a missing file is one line, not a traceback
-    config = HostConfig(
-        nats_url=bus.nats_url,
-        prefix=bus.prefix,
-        api_key=bus.api_key,
+    _serve(
+        bus,
+        contract,
+        lambda path, config: create_host(path, config, base_url=base_url),
         register=register,
-        connect_options=daemon_connect_options(),
+        otlp_endpoint=otlp_endpoint,
+        refusals=(CredentialError,),
     )
-    try:
-        host = create_host(contract, config, base_url=base_url)  # every contract problem now
-    except InvalidContract as exc:
-        fail(escape("\n".join([exc.message, *exc.details.get("errors", [])])))
-
-    async def make() -> ServiceHost:
-        return host
-
-    try:
-        run_async(serve_until_shutdown(make))
-    except CredentialError as exc:  # from setup(): names the variable or file, never a value
-        fail(escape(str(exc)))
 
 
 @bridge_app.command("onnx")
@@ -97,32 +142,11 @@ def onnx(
     outputs to the result's keys.
     """
     try:
-        from caio_onnx_bridge import create_host as create_onnx_host
+        from caio_onnx_bridge import create_host
     except ImportError:  # onnxruntime is an optional part: say how to get it
         fail("the ONNX bridge is not installed: pip install caio-onnx-bridge")
-    from caio_integration.errors import InvalidContract
-    from caio_integration.host import HostConfig, ServiceHost
-
-    configure_logging()
-    if otlp_endpoint:
-        enable_tracing_or_fail(otlp_endpoint)
-    read_text_file(contract, "CONTRACT")  # a missing file is one line, not a traceback
-    config = HostConfig(
-        nats_url=bus.nats_url,
-        prefix=bus.prefix,
-        api_key=bus.api_key,
-        register=register,
-        connect_options=daemon_connect_options(),
-    )
-    try:
-        host = create_onnx_host(contract, config)  # the model is loaded and checked now
-    except InvalidContract as exc:
-        fail(escape("\n".join([exc.message, *exc.details.get("errors", [])])))
-
-    async def make() -> ServiceHost:
-        return host
-
-    run_async(serve_until_shutdown(make))
+    # The model is loaded and checked by create_host, before anything connects.
+    _serve(bus, contract, create_host, register=register, otlp_endpoint=otlp_endpoint)
 
 
 @bridge_app.command("grpc")
@@ -142,42 +166,14 @@ def grpc(
     the request message (proto3 JSON) and the response message the result.
     """
     try:
-        from caio_grpc_bridge import CredentialError
-        from caio_grpc_bridge import create_host as create_grpc_host
+        from caio_grpc_bridge import CredentialError, create_host
     except ImportError:  # grpcio is an optional part: say how to get it
         fail("the gRPC bridge is not installed: pip install caio-grpc-bridge")
-    from caio_integration.errors import InvalidContract
-    from caio_integration.host import HostConfig, ServiceHost
-
-    configure_logging()
-    if otlp_endpoint:
-        enable_tracing_or_fail(otlp_endpoint)
-    read_text_file(contract, "CONTRACT")  # a missing file is one line, not a traceback
-    config = HostConfig(
-        nats_url=bus.nats_url,
-        prefix=bus.prefix,
-        api_key=bus.api_key,
+    _serve(
+        bus,
+        contract,
+        create_host,
         register=register,
-        connect_options=daemon_connect_options(),
+        otlp_endpoint=otlp_endpoint,
+        refusals=(CredentialError,),
     )
-    try:
-        host = create_grpc_host(contract, config)  # a descriptor set is resolved now
-    except InvalidContract as exc:
-        fail(escape("\n".join([exc.message, *exc.details.get("errors", [])])))
-
-    async def make() -> ServiceHost:
-        return host
-
-    async def serve() -> InvalidContract | None:
-        try:
-            await serve_until_shutdown(make)
-        except InvalidContract as exc:  # by reflection, at start: a method the server lacks
-            return exc
-        return None
-
-    try:
-        refused = run_async(serve())  # a server that does not answer: one line, its code
-    except CredentialError as exc:  # from setup(): names the variable or file, never a value
-        fail(escape(str(exc)))
-    if refused is not None:
-        fail(escape("\n".join([refused.message, *refused.details.get("errors", [])])))
