@@ -14,7 +14,9 @@ in your root ``conftest.py``::
 Fixtures: ``caio_nats_server``/``caio_nats_url`` (one server per session),
 ``caio_prefix`` (a subject prefix per test), ``caio_nc`` (a connection),
 ``caio_host`` (start hosted services; stopped after the test), ``caio_worker``
-(the same for handler-style ``BridgeWorker`` classes). Or, without
+(the same for handler-style ``BridgeWorker`` classes), ``caio_router`` (a real
+router on the test's prefix, where caio-broker is installed) and
+``caio_route`` (send a route request as any client does). Or, without
 pytest, the same as context managers::
 
     with nats_server() as server:
@@ -173,6 +175,7 @@ except ImportError:  # pragma: no cover - the helpers above work without pytest
 else:
     StartHost = Callable[..., Awaitable[ServiceHost]]
     StartWorker = Callable[..., Awaitable[Any]]
+    Route = Callable[..., Awaitable[dict[str, Any]]]
 
     @pytest.fixture(scope="session")
     def caio_nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer]:
@@ -240,3 +243,37 @@ else:
         yield start
         for worker in reversed(started):
             await worker.stop()
+
+    @pytest_asyncio.fixture
+    async def caio_router(caio_nats_url: str, caio_prefix: str) -> AsyncIterator[Any]:
+        """A real CAIO router on this test's prefix (callers without keys, as on a closed
+        network); the test is skipped where caio-broker is not installed."""
+        module = pytest.importorskip("caio_broker.router")
+        service = module.Router(
+            module.RouterConfig(
+                nats_url=caio_nats_url,
+                prefix=caio_prefix,
+                discovery_window_s=0,
+                auth=module.AuthSettings(required=False),
+            )
+        )
+        await service.start()
+        yield service
+        await service.stop()
+
+    @pytest.fixture
+    def caio_route(caio_nc: NATS, caio_prefix: str) -> Route:
+        """``await caio_route(capability, context, **fields)``: a routed request's reply,
+        as any client gets it (``<prefix>.route.<capability>``)."""
+
+        async def send(capability: str, context: dict[str, Any], **fields: Any) -> dict[str, Any]:
+            msg = await caio_nc.request(
+                Subjects(caio_prefix).route(capability),
+                dumps({"context": context, **fields}),
+                timeout=15,
+            )
+            reply = loads(msg.data)
+            assert isinstance(reply, dict)
+            return reply
+
+        return send

@@ -11,19 +11,16 @@ skipped where it is not installed.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from fake_upstream import FakeUpstream
 from http_bridge_support import CapturedLogs, Route, StartBridge
-from nats.aio.client import Client as NATS
 
 from caio_http_bridge import HttpBridgeService
-from caio_integration.subjects import Subjects
 
 # Fixtures caio_nats_server, caio_nats_url, caio_prefix, caio_nc, caio_host.
 pytest_plugins = ["caio_integration.testing"]
@@ -69,38 +66,15 @@ async def bridge(caio_host: Any, upstream: FakeUpstream) -> StartBridge:
 
 
 @pytest.fixture
-async def router(caio_nats_url: str, caio_prefix: str) -> AsyncIterator[Any]:
-    """A real CAIO router on this test's prefix (callers without keys, as a closed network)."""
-    module = pytest.importorskip("caio_broker.router")
-    service = module.Router(
-        module.RouterConfig(
-            nats_url=caio_nats_url,
-            prefix=caio_prefix,
-            discovery_window_s=0,
-            auth=module.AuthSettings(required=False),
-        )
-    )
-    await service.start()
-    yield service
-    await service.stop()
+def router(caio_router: Any) -> Any:
+    """The SDK plugin's real router (caio_integration.testing), by the name used here."""
+    return caio_router
 
 
 @pytest.fixture
-def route(caio_nc: NATS, caio_prefix: str) -> Route:
-    """``await route(capability, context, **fields)``: a routed request's reply, as any client
-    gets it (``caio.route.<capability>``)."""
-
-    async def send(capability: str, context: dict[str, Any], **fields: Any) -> dict[str, Any]:
-        msg = await caio_nc.request(
-            Subjects(caio_prefix).route(capability),
-            json.dumps({"context": context, **fields}).encode(),
-            timeout=15,
-        )
-        reply = json.loads(msg.data)
-        assert isinstance(reply, dict)
-        return reply
-
-    return send
+def route(caio_route: Route) -> Route:
+    """The SDK plugin's route sender (caio_integration.testing), by the name used here."""
+    return caio_route
 
 
 @pytest.fixture
