@@ -116,10 +116,15 @@ class AuditLog:
             config.num_replicas = max(current, config.num_replicas or 1)
             await self._js.update_stream(config)
 
-    async def record(self, record: AuditRecord) -> None:
-        """Store one record and wait for its ack; ``AuditUnavailable`` if it is not stored."""
-        subject = self._subjects.audit(record.kind, record.service_id)
-        data, place = self._chain.link(record)
+    async def record(self, record: AuditRecord | dict[str, Any]) -> None:
+        """Store one record and wait for its ack; ``AuditUnavailable`` if it is not stored.
+
+        A record is a model, or on the route path the JSON object of one
+        (``RouteCall.record``); either way the stream gets the same shape.
+        """
+        fields = record if isinstance(record, dict) else record.to_dict()
+        subject = self._subjects.audit(fields["kind"], fields["service_id"])
+        data, place = self._chain.link(fields)
         started = time.perf_counter()
         try:
             with span("caio.audit", None):
@@ -128,14 +133,14 @@ class AuditLog:
             log.error("audit_write_failed", subject=subject, error=repr(exc))
             if self.metrics is not None:
                 self.metrics.audit_failed()
-            gap = ChainWriter.gap(place, data, record, f"not stored ({type(exc).__name__})")
+            gap = ChainWriter.gap(place, data, fields, f"not stored ({type(exc).__name__})")
             self._send_gap(subject, gap, place)
             raise AuditUnavailable(
                 "the audit log did not store this decision, so no answer is given; retry",
-                request_id=record.request_id,
+                request_id=fields["request_id"],
             ) from exc
         if self.metrics is not None:
-            self.metrics.audited(record, time.perf_counter() - started)
+            self.metrics.audited(fields, time.perf_counter() - started)
 
     async def _publish(self, subject: str, payload: bytes) -> None:
         timeout_s = self._settings.publish_timeout_s

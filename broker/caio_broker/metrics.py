@@ -23,13 +23,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-
-from caio_integration.wire import AuditRecord
 
 __all__ = ["MetricsSettings", "RouterMetrics"]
 
@@ -152,23 +151,27 @@ class RouterMetrics:
     def decided(self, seconds: float) -> None:
         self._decisions.observe(seconds)
 
-    def audited(self, record: AuditRecord, publish_s: float) -> None:
-        """One stored audit record: the decision it holds, and how long storing it took."""
+    def audited(self, record: dict[str, Any], publish_s: float) -> None:
+        """One stored audit record (its JSON object): the decision it holds, and how long
+        storing it took."""
         self._audit_publish.observe(publish_s)
-        capability = record.capability or "_"
-        service = record.service_id or "_"
-        self._requests.labels(record.kind, capability, service, record.outcome).inc()
-        if record.kind != "route":
+        capability = record.get("capability") or "_"
+        service = record.get("service_id") or "_"
+        kind, outcome = record["kind"], record["outcome"]
+        self._requests.labels(kind, capability, service, outcome).inc()
+        if kind != "route":
             return
-        if record.latency_ms is not None:
-            self._durations.labels(capability, record.outcome).observe(record.latency_ms / 1000)
-        codes = (record.decision or {}).get("excluded_codes") or {}
+        latency_ms = record.get("latency_ms")
+        if latency_ms is not None:
+            self._durations.labels(capability, outcome).observe(latency_ms / 1000)
+        codes = (record.get("decision") or {}).get("excluded_codes") or {}
         for code in codes.values():
             self._exclusions.labels(capability, code).inc()
-        for attempt in record.attempts or ():
-            self._attempts.labels(attempt.service_id, attempt.status).inc()
-        if record.stream is not None and record.stream.chunks:
-            self._chunks.labels(capability, service).inc(record.stream.chunks)
+        for attempt in record.get("attempts") or ():
+            self._attempts.labels(attempt["service_id"], attempt["status"]).inc()
+        chunks = (record.get("stream") or {}).get("chunks")
+        if chunks:
+            self._chunks.labels(capability, service).inc(chunks)
 
     def audit_failed(self) -> None:
         self._audit_failures.inc()

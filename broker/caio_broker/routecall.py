@@ -20,12 +20,24 @@ from caio_integration.wire import (
     Attempt,
     AuditKind,
     AuditOutcome,
-    AuditRecord,
     RouteRequest,
     StreamSummary,
+    rfc3339_now,
 )
 
-__all__ = ["RouteCall"]
+__all__ = ["RouteCall", "attempt_json"]
+
+
+def attempt_json(attempt: Attempt) -> dict[str, Any]:
+    """An attempt as the wire carries it (what ``Attempt.to_json`` sends)."""
+    body: dict[str, Any] = {
+        "service_id": attempt.service_id,
+        "status": attempt.status,
+        "latency_ms": attempt.latency_ms,
+    }
+    if attempt.error is not None:
+        body["error"] = attempt.error
+    return body
 
 
 @dataclass(slots=True)
@@ -65,37 +77,43 @@ class RouteCall:
         service_id: str | None = None,
         error: dict[str, Any] | None = None,
         dry_run: bool = False,
-    ) -> AuditRecord:
-        """The audit record of this call as it stands."""
-        fields: dict[str, Any] = {}
+    ) -> dict[str, Any]:
+        """The audit record of this call as it stands: the JSON object to store.
+
+        Built as a plain object rather than an ``AuditRecord``, whose validation
+        and serializer cost the route path about 8 µs a record against 1.6 µs
+        (docs/benchmarks.md); the record's shape stays the model's, and
+        tests/unit/test_route_records.py holds every shape built here to it.
+        """
+        record: dict[str, Any] = {
+            "ts": rfc3339_now(),
+            "kind": kind,
+            "request_id": self.request_id,
+            "caller": self.caller,
+            "capability": self.capability,
+            "service_id": service_id,
+            "outcome": outcome,
+            "decision": self.decision.to_json() if self.decision is not None else None,
+            "latency_ms": self.elapsed_ms(),
+            "error": error,
+        }
         if self.attempts:
-            fields["attempts"] = self.attempts
+            record["attempts"] = [attempt_json(a) for a in self.attempts]
         if dry_run:
-            fields["dry_run"] = True
-        if self.stream is not None:
-            fields["stream"] = self.stream
+            record["dry_run"] = True
         if self.traceparent is not None:
-            fields["trace_id"] = trace_id(self.traceparent)
-        if self.request is not None and (requested := _requested(self.request)):
-            fields["requested"] = requested
+            record["trace_id"] = trace_id(self.traceparent)
+        if self.stream is not None:
+            record["stream"] = self.stream.to_dict()
         if self.price is not None:
-            fields["price"] = self.price_body()
+            record["price"] = self.price_body()
         if self.verdict is not None:
-            fields["verdict"] = self.verdict
+            record["verdict"] = self.verdict
         if self.cache is not None:
-            fields["cache"] = self.cache
-        return AuditRecord(
-            kind=kind,
-            outcome=outcome,
-            request_id=self.request_id,
-            caller=self.caller,
-            capability=self.capability,
-            service_id=service_id,
-            decision=self.decision.to_json() if self.decision is not None else None,
-            latency_ms=self.elapsed_ms(),
-            error=error,
-            **fields,
-        )
+            record["cache"] = self.cache
+        if self.request is not None and (requested := _requested(self.request)):
+            record["requested"] = requested
+        return record
 
 
 def _requested(request: RouteRequest) -> dict[str, Any]:

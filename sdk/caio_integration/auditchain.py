@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from caio_integration._json import loads
+from caio_integration._json import dumps, loads
 from caio_integration.wire import AuditRecord
 
 __all__ = ["GENESIS", "ChainReport", "ChainWriter", "Problem", "record_hash", "verify_chains"]
@@ -60,26 +60,37 @@ class ChainWriter:
         self.seq = 0
         self.head = GENESIS
 
-    def link(self, record: AuditRecord) -> tuple[bytes, dict[str, Any]]:
-        """The record's bytes with its place in the chain; the chain moves on past it."""
+    def link(self, record: AuditRecord | dict[str, Any]) -> tuple[bytes, dict[str, Any]]:
+        """The record's bytes with its place in the chain; the chain moves on past it.
+
+        ``record`` is a model or the JSON object of one (what the route path
+        builds, for speed); either is given its ``chain`` here.
+        """
         self.seq += 1
         place = {"id": self.id, "seq": self.seq, "prev": self.head}
-        record.chain = place
-        data = record.to_json()
+        if isinstance(record, dict):
+            record["chain"] = place
+            data = dumps(record)
+        else:
+            record.chain = place
+            data = record.to_json()
         self.head = record_hash(data)
         return data, place
 
     @staticmethod
-    def gap(place: dict[str, Any], lost: bytes, record: AuditRecord, reason: str) -> bytes:
+    def gap(
+        place: dict[str, Any], lost: bytes, record: AuditRecord | dict[str, Any], reason: str
+    ) -> bytes:
         """The ``audit_gap`` record holding ``place`` for ``lost``, a record not stored."""
+        fields = record if isinstance(record, dict) else record.to_dict()
         gap = AuditRecord(
             kind="audit_gap",
             outcome="error",
-            request_id=record.request_id,
-            caller=record.caller,
-            capability=record.capability,
-            service_id=record.service_id,
-            decision={"lost": record_hash(lost), "lost_kind": record.kind, "reason": reason},
+            request_id=fields.get("request_id"),
+            caller=fields.get("caller"),
+            capability=fields.get("capability"),
+            service_id=fields.get("service_id"),
+            decision={"lost": record_hash(lost), "lost_kind": fields["kind"], "reason": reason},
         )
         gap.chain = place
         return gap.to_json()
