@@ -14,7 +14,13 @@ from benchmarks.gateways.report import draw as _gateways
 
 __all__ = ["draw"]
 
-COLORS = {"direct": "#9aa5b1", "forwarder": "#52606d", "caio": "#2680c2", "litellm": "#d64545"}
+COLORS = {
+    "direct": "#9aa5b1",
+    "forwarder": "#52606d",
+    "audited": "#7b8794",
+    "caio": "#2680c2",
+    "litellm": "#d64545",
+}
 
 
 def _overhead(data: dict[str, Any], path: Path) -> None:

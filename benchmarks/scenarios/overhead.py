@@ -5,6 +5,10 @@ median is reported, so a noisy moment does not pick the winner):
 
     direct      load -> echo
     forwarder   load -> bare forwarder -> echo      (the floor for any router)
+    audited     load -> audited forwarder -> echo   (the floor for any router that
+                                                     stores an acked audit record
+                                                     before replying, as the
+                                                     protocol requires)
     caio        load -> CAIO router -> echo         (auth, matching, limits,
                                                      forwarding, audit ack)
 
@@ -50,14 +54,19 @@ def _median(rounds: list[dict[str, float]]) -> dict[str, float]:
     return {key: round(statistics.median(r[key] for r in rounds), 4) for key in rounds[0]}
 
 
-def _paths(stage: Stage, forwarder: RoleProcess, router: RoleProcess) -> dict[str, Any]:
+def _paths(
+    stage: Stage, forwarder: RoleProcess, audited: RoleProcess | None, router: RoleProcess
+) -> dict[str, Any]:
     """(subject, body, headers, middle process) for each path."""
     auth = {"Authorization": f"Bearer {router.info['api_key']}"}
-    return {
+    paths = {
         "direct": (f"{stage.prefix}.echo", ECHO_BODY, None, None),
         "forwarder": (f"{stage.prefix}.fwd", ECHO_BODY, None, forwarder),
         "caio": (f"{stage.prefix}.route.{CAPABILITY}", ECHO_BODY, auth, router),
     }
+    if audited is not None:
+        paths["audited"] = (f"{stage.prefix}.afwd", ECHO_BODY, None, audited)
+    return paths
 
 
 def _measure(stage: Stage, paths: dict[str, Any], names: list[str]) -> dict[str, dict[str, float]]:
@@ -76,25 +85,38 @@ def _one_stage(budget: Budget, loop: str, rounds: int, names: list[str]) -> list
     with Stage(budget, loop=loop) as stage:
         stage.role("echo", "--services", ",".join(pool_ids(1, 1)))
         forwarder = stage.role("forwarder")
+        audited = stage.role("forwarder", "--audited") if "audited" in names else None
         router = stage.role("router", "--contracts", "1", "--pool", "1")
-        paths = _paths(stage, forwarder, router)
+        paths = _paths(stage, forwarder, audited, router)
         return [_measure(stage, paths, names) for _ in range(rounds)]
 
 
 def _ratios(cases: dict[str, dict[str, float]], budget: Budget) -> dict[str, float]:
-    caio, floor = cases["caio"], cases["forwarder"]
-    ratios = {
-        "p50_vs_forwarder": round(caio["p50_ms"] / floor["p50_ms"], 3),
-        "p99_vs_forwarder": round(caio["p99_ms"] / floor["p99_ms"], 3),
-        "cpu_vs_forwarder": round(caio["cpu_us_per_request"] / floor["cpu_us_per_request"], 3),
-    }
-    for n in budget.in_flight:
-        ratios[f"rps_{n}_vs_forwarder"] = round(caio[f"rps_{n}"] / floor[f"rps_{n}"], 3)
+    caio = cases["caio"]
+    ratios = {}
+    floors = [("forwarder", "forwarder"), ("audited", "audited")]
+    for name, suffix in floors:
+        if name not in cases:
+            continue
+        floor = cases[name]
+        ratios[f"p50_vs_{suffix}"] = round(caio["p50_ms"] / floor["p50_ms"], 3)
+        ratios[f"p99_vs_{suffix}"] = round(caio["p99_ms"] / floor["p99_ms"], 3)
+        cpu = caio["cpu_us_per_request"] / floor["cpu_us_per_request"]
+        ratios[f"cpu_vs_{suffix}"] = round(cpu, 3)
+        for n in budget.in_flight:
+            ratios[f"rps_{n}_vs_{suffix}"] = round(caio[f"rps_{n}"] / floor[f"rps_{n}"], 3)
+    if "audited" in cases:
+        # The protocol's own floor against the bare one: what storing the record costs.
+        audited, bare = cases["audited"], cases["forwarder"]
+        ratios["audited_p50_vs_forwarder"] = round(audited["p50_ms"] / bare["p50_ms"], 3)
+        for n in budget.in_flight:
+            ratio = audited[f"rps_{n}"] / bare[f"rps_{n}"]
+            ratios[f"audited_rps_{n}_vs_forwarder"] = round(ratio, 3)
     return ratios
 
 
 def run(budget: Budget) -> dict[str, Any]:
-    names = ["direct", "forwarder", "caio"]
+    names = ["direct", "forwarder", "audited", "caio"]
     rounds, stdlib_rounds = [], []
     for _ in range(budget.rounds):
         # Fresh processes each round, the two event loops alternating: neither
