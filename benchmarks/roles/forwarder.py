@@ -24,6 +24,7 @@ from nats.aio.msg import Msg
 from nats.js.api import StorageType, StreamConfig
 
 from benchmarks.roles._run import ready, role_main, role_parser
+from caio_integration.gctune import settle_after_start
 
 # About the size of a CAIO route record (decision, attempts, verdict, price, chain).
 _FILLER = "x" * 560
@@ -63,6 +64,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         await js.add_stream(stream)
     await nc.subscribe(f"{args.prefix}.{subject}", queue=subject, cb=on_message)
     await nc.flush()
+    settle_after_start()  # as CAIO's processes do: the floor gets the same collector
     ready({})
     await stop.wait()
     await nc.drain()

@@ -21,6 +21,7 @@ from benchmarks.procs import rss_mib
 from benchmarks.roles._run import ready, role_main, role_parser
 from caio.logs import configure_logging
 from caio_broker.router import Router, RouterConfig
+from caio_integration.gctune import settle_after_start
 
 
 async def _register_fleet(router: Router, admin_key: str, total: int, pool: int) -> float:
@@ -78,6 +79,7 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
             "rss_mib": round(rss_mib(os.getpid()), 1),
         }
     )
+    settle_after_start()  # as `caio router` does once started
     # cProfile from here to the end: what the router did under the load only.
     profile = cProfile.Profile() if args.cprofile else None
     if profile is not None:

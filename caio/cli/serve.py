@@ -26,6 +26,7 @@ from caio.cli._common import (
 from caio.cli._connect import Bus, connected
 from caio.logs import configure_logging
 from caio_integration.client import CAIOClient
+from caio_integration.gctune import settle_after_start
 from caio_integration.subjects import DEFAULT_PREFIX
 
 if TYPE_CHECKING:
@@ -71,6 +72,7 @@ async def serve_until_shutdown(make: Callable[[], Awaitable[_Service]]) -> None:
     async with ShutdownSignal() as shutdown:
         service = await make()
         await service.start()
+        settle_after_start()  # the collector leaves what start-up built alone
         try:
             await shutdown.wait()
         finally:

@@ -33,6 +33,7 @@ from caio.paths import bundled_contracts_dir
 from caio_broker.auth.keys import KeyStore
 from caio_integration.defaults import DEFAULT_NATS_URL
 from caio_integration.errors import NotFound
+from caio_integration.gctune import settle_after_start
 from caio_integration.natsserver import (
     NatsServer,
     NatsServerConfig,
@@ -257,6 +258,7 @@ async def _serve(plan: _Plan, shutdown: ShutdownSignal) -> None:
                     f"{plan.gateway_port}[/] [dim](OpenAI-compatible at /v1, REST at /api/v1)[/]"
                 )
             _banner(topology, key_file)
+            settle_after_start()  # router, workers and gateway are up (caio_integration.gctune)
             if plan.demo:
                 from caio.demo import run_demo
 

@@ -17,6 +17,7 @@ import uvicorn
 
 from caio_gateway.app import create_app
 from caio_gateway.config import GatewayConfig
+from caio_integration.gctune import settle_after_start
 
 __all__ = ["main", "run", "serve", "uvicorn_config"]
 
@@ -36,9 +37,19 @@ def uvicorn_config(config: GatewayConfig, **overrides: Any) -> uvicorn.Config:
     return uvicorn.Config(create_app(config), **settings)
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, settling the garbage collector once the gateway has started
+    (caio_integration.gctune): a process of its own, as ``run`` makes it."""
+
+    async def startup(self, sockets: Any = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            settle_after_start()
+
+
 def run(config: GatewayConfig | None = None) -> None:
     """Serve until SIGINT/SIGTERM (``caio gateway``); exits non-zero when NATS is unreachable."""
-    server = uvicorn.Server(uvicorn_config(config or GatewayConfig.from_env()))
+    server = _Server(uvicorn_config(config or GatewayConfig.from_env()))
     server.run()
     if not server.started:
         raise SystemExit(3)  # startup failed (uvicorn's own exit code for it)

@@ -40,6 +40,7 @@ from caio_integration._liveness import Liveness
 from caio_integration._log import get_logger
 from caio_integration._natsconn import server_list, subscriptions_settled
 from caio_integration.errors import CAIOError
+from caio_integration.gctune import settle_after_start
 from caio_integration.service import AIUCPService
 from caio_integration.subjects import Subjects
 from caio_integration.wire import PROTOCOL_VERSION, Registration
@@ -368,7 +369,11 @@ async def run_until_stopped(
     stop: Callable[[], Awaitable[None]],
     stop_requested: asyncio.Event,
 ) -> None:
-    """``start()``, wait for SIGTERM/SIGINT or ``stop_requested``, then ``stop()``."""
+    """``start()``, wait for SIGTERM/SIGINT or ``stop_requested``, then ``stop()``.
+
+    Once started, the garbage collector is settled for a long-running process
+    (caio_integration.gctune; ``CAIO_GC_TUNING=off`` keeps Python's defaults).
+    """
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -378,6 +383,7 @@ async def run_until_stopped(
             installed.append(sig)
     try:
         await start()
+        settle_after_start()
         await stop_requested.wait()
     finally:
         await stop()
