@@ -104,8 +104,16 @@ async def up(tmp_path: Path) -> AsyncIterator[Up]:
         )
     finally:
         if process.returncode is None:
-            process.kill()
-            await process.wait()
+            # Ctrl-C, as a user stops it: a killed `caio up` cannot stop its nodes,
+            # which would outlive the test on their ports.
+            process.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(process.communicate(), 30)
+            except TimeoutError:
+                process.kill()
+                await process.wait()
+        for pid in our_nats_servers(data_dir):  # only if `caio up` failed to stop them
+            os.kill(pid, signal.SIGKILL)
 
 
 async def test_three_nodes_carry_caio_at_r3_with_routers_and_workers_spread(up: Up) -> None:
