@@ -34,7 +34,10 @@ GROUPS: list[tuple[str, tuple[str, ...]]] = [
             "caio_broker/catalog",
         ),
     ),
-    ("CAIO: audit record and JetStream acks", ("caio_broker/audit", "caio_broker/replymux")),
+    (
+        "CAIO: audit record and JetStream acks",
+        ("caio_broker/audit", "caio_broker/replymux", "caio_integration/replymux"),
+    ),
     ("CAIO: auth and route checks", ("caio_broker/auth",)),
     (
         "CAIO: health, limits, breakers",

@@ -30,6 +30,7 @@ from nats.aio.client import Client as NATS
 from caio_gateway.config import GatewayConfig
 from caio_integration.client import CAIOClient
 from caio_integration.errors import ServiceUnavailable, Unauthenticated
+from caio_integration.replymux import ReplyMux
 from caio_integration.subjects import Subjects
 
 __all__ = ["Bus", "Caller", "CallerDep", "plain_bearer_key"]
@@ -44,12 +45,13 @@ _PROBE_CAPABILITY = "caio-gateway-key-check"
 class Bus:
     """Connected at start-up, drained at shutdown; ``client(key)`` per request."""
 
-    __slots__ = ("_closing", "_nc", "config", "subjects")
+    __slots__ = ("_closing", "_nc", "_replies", "config", "subjects")
 
     def __init__(self, config: GatewayConfig) -> None:
         self.config = config
         self.subjects = Subjects(config.prefix)
         self._nc: NATS | None = None
+        self._replies: ReplyMux | None = None
         self._closing = False
 
     async def connect(self) -> None:
@@ -70,6 +72,8 @@ class Bus:
         options.update(self.config.connect_options)
         servers = [url.strip() for url in self.config.nats_url.split(",") if url.strip()]
         self._nc = await nats.connect(servers, **options)
+        # One reply inbox for the clients made per request (CAIOClient's ``replies``).
+        self._replies = await ReplyMux(self._nc).start()
 
     async def close(self) -> None:
         self._closing = True
@@ -100,6 +104,7 @@ class Bus:
             prefix=self.config.prefix,
             timeout_s=self.config.request_timeout_s,
             api_key=api_key or "",
+            replies=self._replies,
         )
 
     async def authenticate(self, api_key: str | None) -> None:

@@ -37,6 +37,7 @@ from caio_integration.errors import (
     Timeout,
     raise_for_reply,
 )
+from caio_integration.replymux import ReplyMux
 from caio_integration.subjects import DEFAULT_PREFIX, Subjects
 from caio_integration.wire import (
     DiscoverReply,
@@ -95,7 +96,12 @@ class CAIOClient:
         connect_options: Mapping[str, Any] | None = None,
         nc: NATS | None = None,
         api_key: str | None = None,
+        replies: ReplyMux | None = None,
     ) -> None:
+        """``nc``: a connection to share (else one is made at ``connect``); ``replies``:
+        the started ``ReplyMux`` of that connection, to share one reply inbox between
+        clients made per request (as the HTTP gateway does); else each client makes
+        its own at its first request."""
         self.nats_url = nats_url
         key = api_key if api_key is not None else os.environ.get("CAIO_API_KEY")
         # Sent as a NATS header on every request (PROTOCOL: caller identity).
@@ -105,6 +111,8 @@ class CAIOClient:
         self._connect_options = dict(connect_options or {})
         self._nc = nc
         self._owns_connection = nc is None
+        self._replies = replies
+        self._owns_replies = replies is None
 
     async def connect(self) -> CAIOClient:
         if self._nc is None:
@@ -114,8 +122,13 @@ class CAIOClient:
         return self
 
     async def close(self) -> None:
+        replies = self._replies if self._owns_replies else None
+        if self._owns_replies:
+            self._replies = None
         if self._nc is not None and self._owns_connection:
             await self._nc.drain()
+        elif replies is not None and self._nc is not None and not self._nc.is_closed:
+            await replies.stop()  # the connection is the caller's: leave it as it was
         self._nc = None
 
     async def __aenter__(self) -> CAIOClient:
@@ -132,10 +145,11 @@ class CAIOClient:
             await self.connect()
         assert self._nc is not None
         timeout = timeout_s if timeout_s is not None else self.timeout_s
+        replies = self._replies
+        if replies is None:
+            replies = self._replies = await ReplyMux(self._nc).start()
         try:
-            msg = await self._nc.request(
-                subject, dumps(body), timeout=timeout, headers=self._headers
-            )
+            msg = await replies.request(subject, dumps(body), timeout, self._headers)
         except NoRespondersError:
             raise ServiceUnavailable(
                 f"no CAIO router answers on {subject}; is `caio up` or `caio router` running?"

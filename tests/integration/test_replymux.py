@@ -18,6 +18,7 @@ from nats.js.api import StreamConfig
 from nats.js.errors import APIError, NoStreamResponseError
 
 from caio_broker.replymux import ReplyMux, js_direct_exists, js_publish
+from caio_integration.client import CAIOClient
 
 
 @pytest.fixture
@@ -81,3 +82,39 @@ async def test_a_jetstream_publish_is_acked_refused_or_without_a_stream(
     assert (await js.get_msg(stream, subject=f"{prefix}.one.a", direct=True)).data == b"first"
     assert await js_direct_exists(mux, stream, f"{prefix}.one.a", 5)
     assert not await js_direct_exists(mux, stream, f"{prefix}.one.b", 5)
+
+
+async def test_clients_made_per_request_on_one_connection_share_one_reply_inbox(
+    nc: NATS, mux: ReplyMux, prefix: str
+) -> None:
+    inboxes: list[str] = []
+
+    async def answer(msg: Msg) -> None:
+        inboxes.append(msg.reply.rsplit(".", 1)[0])
+        await nc.publish(msg.reply, b'{"status": "ok"}')
+
+    await nc.subscribe(f"{prefix}.ask", cb=answer)
+    subscriptions = len(nc._subs)
+    for _ in range(5):  # as the HTTP gateway does: a client per request, the bus's inbox
+        client = CAIOClient(nc=nc, prefix=prefix, api_key="", replies=mux)
+        assert await client.request(f"{prefix}.ask", {}) == {"status": "ok"}
+
+    assert len(set(inboxes)) == 1
+    assert len(nc._subs) == subscriptions
+
+
+async def test_a_client_on_a_shared_connection_leaves_no_inbox_behind(
+    nc: NATS, prefix: str
+) -> None:
+    async def answer(msg: Msg) -> None:
+        await nc.publish(msg.reply, b'{"status": "ok"}')
+
+    await nc.subscribe(f"{prefix}.ask", cb=answer)
+    subscriptions = len(nc._subs)
+    client = CAIOClient(nc=nc, prefix=prefix, api_key="")
+    assert await client.request(f"{prefix}.ask", {}) == {"status": "ok"}
+    assert len(nc._subs) == subscriptions + 1
+    await client.close()
+
+    assert len(nc._subs) == subscriptions
+    assert nc.is_connected  # the connection is the caller's
