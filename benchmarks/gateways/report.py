@@ -109,6 +109,41 @@ def _without_gateway(caio: dict[str, Any], route: dict[str, Any] | None, table: 
     ]
 
 
+def _floor(caio: dict[str, Any], floor: dict[str, Any] | None, table: Any) -> list[str]:
+    """CAIO's path against the same three hops doing nothing (benchmarks/gateways/floor.py)."""
+    if floor is None:
+        return []
+    from benchmarks.report import _fmt
+
+    header = ["path (3 processes)", "p50 ms", "added p50 ms", "req/s @64", "CPU µs/req"]
+    rows = [
+        [
+            "CAIO: gateway, router, HTTP bridge",
+            caio["p50_ms"],
+            caio["added_p50_ms"],
+            caio["rps"],
+            caio["cpu_us_per_request"],
+        ],
+        [
+            "floor: HTTP-to-NATS hop, audited forwarder, NATS-to-HTTP hop (once)",
+            floor["p50_ms"],
+            floor["added_p50_ms"],
+            floor["rps"],
+            floor["cpu_us_per_request"],
+        ],
+    ]
+    by_process = ", ".join(f"{n} {_fmt(v)}" for n, v in floor["cpu_us_by_process"].items())
+    return [
+        "The same three hops doing nothing but what any such path must do (pass the body"
+        " on, store an acked audit record before answering, call the upstream), with no"
+        " keys, contract, schemas or decision:",
+        "",
+        *table(header, rows),
+        f"The floor's CPU per request by process (µs): {by_process}.",
+        "",
+    ]
+
+
 def render(data: dict[str, Any]) -> list[str]:
     from benchmarks.report import _fmt, _table  # here: benchmarks.report imports this module
 
@@ -126,6 +161,7 @@ def render(data: dict[str, Any]) -> list[str]:
         lines += ["CAIO's CPU per request, by process:", ""]
         lines += _table(["process", "CPU µs/req"], rows)
         lines += _without_gateway(caio, data.get("caio_without_gateway"), _table)
+        lines += _floor(caio, data.get("floor"), _table)
     versions = [f"{p['label']}: {p['version']}" for n, p in peers.items() if n != "direct"]
     lines += [
         f"Versions: {'; '.join(versions)}.",

@@ -33,7 +33,7 @@ _FILLER = "x" * 560
 async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     nc = await nats.connect(args.nats_url, name="bench-forwarder")
     js = nc.jetstream()
-    target = f"{args.prefix}.echo"
+    target = args.target or f"{args.prefix}.echo"
     tasks: set[asyncio.Task[None]] = set()
     record_subject = f"{args.prefix}.fwdaudit.route"
 
@@ -75,4 +75,5 @@ if __name__ == "__main__":
     parser.add_argument(
         "--audited", action="store_true", help="store an acked audit record before each reply"
     )
+    parser.add_argument("--target", help="where requests go (default: <prefix>.echo)")
     role_main(parser, run)

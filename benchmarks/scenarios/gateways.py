@@ -33,6 +33,7 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 from benchmarks.gateways.caio_stack import caio_missing, caio_stack, measure_route
+from benchmarks.gateways.floor import measure_floor
 from benchmarks.gateways.install import (
     PeerUnavailable,
     litellm_cached,
@@ -134,7 +135,17 @@ def run(budget: Budget) -> dict[str, Any]:
         peers, rounds = _rounds(peers, counts, budget.rounds, skipped)
         caio = next((peer for peer in peers if peer.name == "caio"), None)
         route = measure_route(stage, caio, counts) if caio is not None else None
+        direct = next(peer for peer in peers if peer.name == "direct")
+        floor = measure_floor(stage, f"http://127.0.0.1:{fake.info['port']}/v1", direct, counts)
     summary = summarize(rounds, peers)
+    measured = ratios(summary)
+    if "caio" in summary and floor["added_p50_ms"] > 0:
+        measured["added_p50_caio_vs_floor"] = round(
+            summary["caio"]["added_p50_ms"] / floor["added_p50_ms"], 3
+        )
+        measured["cpu_per_request_caio_vs_floor"] = round(
+            summary["caio"]["cpu_us_per_request"] / floor["cpu_us_per_request"], 3
+        )
     return {
         "config": {
             "rounds": budget.rounds,
@@ -148,7 +159,8 @@ def run(budget: Budget) -> dict[str, Any]:
         },
         "peers": summary,
         "skipped": skipped,
-        "ratios": ratios(summary),
+        "ratios": measured,
         "caio_without_gateway": route,
+        "floor": floor,
         "rounds": rounds,
     }
