@@ -8,13 +8,16 @@ guessed with a sleep; stopping sends SIGTERM, waits, then kills.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -112,6 +115,8 @@ class NatsServer:
             # Own process group: a Ctrl-C meant for `caio up` reaches the server
             # only through our orderly stop, after the router and workers drained.
             start_new_session=True,
+            # Linux: it gets SIGTERM should this process die unannounced.
+            preexec_fn=_stop_with_parent(),
         )
         self._reader = threading.Thread(target=self._read_log, daemon=True, name="nats-server-log")
         self._reader.start()
@@ -182,3 +187,36 @@ def docker_engine_reachable() -> bool:
     except (OSError, subprocess.TimeoutExpired):
         return False
     return result.returncode == 0
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent() -> Callable[[], None] | None:
+    """On Linux, what makes a server get SIGTERM when the process that started it dies.
+
+    A ``caio up`` killed with SIGKILL (or by the OOM killer, or a test runner
+    killed mid-run) cannot stop its servers, which then hold their ports and
+    stores until someone finds them. The kernel ties the signal to the
+    *thread* that forks, so it is asked for only from the main thread, whose
+    end is the process's; a server started from a worker thread (a test
+    restarting a node in ``asyncio.to_thread``) is left as before. The child
+    makes one ``prctl`` call (resolved here, before the fork), then checks
+    that its parent did not die in between.
+    """
+    if sys.platform != "linux" or threading.current_thread() is not threading.main_thread():
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # no libc to ask: servers stay as before
+        return None
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    parent = os.getpid()
+    signal_number = int(signal.SIGTERM)
+
+    def in_child() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal_number, 0, 0, 0)
+        if os.getppid() != parent:  # it died before the call took effect
+            os._exit(1)
+
+    return in_child
