@@ -32,14 +32,47 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
+from pydantic import BaseModel, ConfigDict, Field
 
 from caio_integration.subjects import DEFAULT_PREFIX, Subjects, is_safe_token
+from caio_integration.wire import RouteRequest
 
-__all__ = ["MqttIngress", "MqttIngressConfig", "reply_subject", "route_topic", "serve"]
+__all__ = [
+    "MqttIngress",
+    "MqttIngressConfig",
+    "MqttRouteRequest",
+    "reply_subject",
+    "route_topic",
+    "serve",
+]
 
 log = structlog.get_logger("caio.mqtt_ingress")
 
-_BODY_FIELDS = frozenset({"api_key", "reply_topic", "request"})
+
+class MqttRouteRequest(BaseModel):
+    """What a device publishes to `<prefix>/mqtt/route/<capability>`: its API key and
+    reply topic in the body, since MQTT 3.1.1 has neither headers nor a reply subject."""
+
+    # The ingress checks these fields itself, so each refusal is answered on the reply
+    # topic; the model describes them (docs/asyncapi.yaml) and names the allowed fields.
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: str | None = Field(
+        None,
+        description="The caller's CAIO API key, sent as `Authorization: Bearer <api_key>`;"
+        " printable ASCII without spaces, at most 512 characters.",
+    )
+    reply_topic: str = Field(
+        description="Where the reply goes: a topic under `<prefix>/mqtt/reply/` (e.g."
+        " `caio/mqtt/reply/<device>/<id>`) of at most 8 levels of A-Z, a-z, 0-9, `_`, `-`."
+    )
+    request: RouteRequest = Field(
+        description="The route request, as on `<prefix>.route.<capability>`; not streamed."
+    )
+
+
+_BODY_FIELDS = frozenset(MqttRouteRequest.model_fields)
 _LEVEL = re.compile(r"^[A-Za-z0-9_-]{1,64}$")  # a reply topic level: maps to itself in NATS
 _MAX_REPLY_LEVELS = 8  # below <prefix>/mqtt/reply/
 _KEY = re.compile(r"^[\x21-\x7e]{1,512}$")  # printable ASCII: nothing can break the header

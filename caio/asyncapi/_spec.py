@@ -34,8 +34,17 @@ from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
 from caio.asyncapi._operations import REQUEST_REPLY, RequestReply
+from caio.mqtt_ingress import MqttRouteRequest
 from caio_integration.subjects import DEFAULT_PREFIX, SAFE_TOKEN, Subjects
-from caio_integration.wire import PROTOCOL_VERSION, AuditRecord, AuthorizationHeaders, Heartbeat
+from caio_integration.wire import (
+    PROTOCOL_VERSION,
+    AuditRecord,
+    AuthorizationHeaders,
+    DryRunReply,
+    ErrorReply,
+    Heartbeat,
+    RouteReply,
+)
 
 __all__ = [
     "SPEC_FORMATS",
@@ -59,6 +68,11 @@ _PARAMETERS: dict[str, dict[str, Any]] = {
     "service_id": {
         "description": f"A service id: a subject token matching `{SAFE_TOKEN.pattern}`.",
         "examples": ["local-review"],
+    },
+    "reply_path": {
+        "description": "The MQTT reply topic's levels below `<prefix>/mqtt/reply/`, joined"
+        " by `.` (nats-server maps `/` to `.`): at most 8 of A-Z, a-z, 0-9, `_`, `-`.",
+        "examples": ["sensor-7.42"],
     },
     "kind": {
         "description": "The audit record's `kind`.",
@@ -87,6 +101,20 @@ _AUDIT_DESCRIPTION = (
     " If the stream does not acknowledge a record the caller gets a retryable `internal`"
     " error instead of an unrecorded answer."
 )
+_MQTT_ROUTE_DESCRIPTION = (
+    "Extension (docs/mqtt.md): MQTT 3.1.1 devices publish to the topic"
+    " `{topic}/<capability>`, which nats-server's MQTT listener delivers here. The body"
+    " carries the API key and the reply topic (MQTT has neither headers nor reply"
+    " subjects). The MQTT ingress (`caio mqtt-ingress`, a queue group) sends `request` to"
+    " `{prefix}.route.<capability>` with the key as its `Authorization` header and publishes"
+    " the router's reply, unchanged, to the reply topic. A body it cannot use gets an"
+    " `invalid_request` error there (or on the NATS reply subject, when the sender gave one)."
+)
+_MQTT_REPLY_DESCRIPTION = (
+    "Extension: the router's reply to a device's route request (`RouteReply`, `DryRunReply`"
+    " or `ErrorReply`), published by the MQTT ingress to the subject of the request's"
+    " `reply_topic`; a device subscribed to that topic receives it."
+)
 _APP_DESCRIPTION = (
     "CAIO's public interface: what a client in any language can rely on with nothing but a"
     " NATS client (docs/protocol.md). All bodies are UTF-8 JSON objects. Field names shown"
@@ -111,6 +139,10 @@ _APP_DESCRIPTION = (
 )
 
 
+async def _mqtt_route(body: MqttRouteRequest) -> None:
+    raise NotImplementedError  # documentation only; caio.mqtt_ingress serves this
+
+
 def build_spec_app(prefix: str = DEFAULT_PREFIX) -> AsyncAPI:
     """A FastStream AsyncAPI factory over a never-connected ``NatsBroker`` describing CAIO."""
     subjects = Subjects(prefix)  # validates the prefix
@@ -125,6 +157,20 @@ def build_spec_app(prefix: str = DEFAULT_PREFIX) -> AsyncAPI:
             title=endpoint.name,
             description=endpoint.description,
         )(endpoint.handler)
+    broker.subscriber(
+        f"{prefix}.mqtt.route.{{capability}}",
+        queue="caio-mqtt-ingress",
+        title="mqtt_route",
+        description=_MQTT_ROUTE_DESCRIPTION.format(
+            topic=f"{prefix.replace('.', '/')}/mqtt/route", prefix=prefix
+        ),
+    )(_mqtt_route)
+    broker.publisher(
+        f"{prefix}.mqtt.reply.{{reply_path}}",
+        title="mqtt_reply",
+        description=_MQTT_REPLY_DESCRIPTION,
+        schema=RouteReply | DryRunReply | ErrorReply,
+    )
     broker.publisher(
         subjects.heartbeat("{service_id}"),
         title="heartbeat",
@@ -150,6 +196,8 @@ _SUMMARIES: dict[str, str] = {
     **{endpoint.name: endpoint.summary for endpoint in REQUEST_REPLY},
     "heartbeat": "A bridge worker instance announces it is alive.",
     "audit": "The router records one decision in the audit stream.",
+    "mqtt_route": "An MQTT device's route request, taken by the MQTT ingress.",
+    "mqtt_reply": "The MQTT ingress sends the router's reply to the device's reply topic.",
 }
 
 
@@ -201,6 +249,7 @@ def _complete(doc: dict[str, Any]) -> None:
     # FastStream keeps subscribers in a WeakSet, so its order follows object
     # addresses and changes from run to run: impose the protocol's order here.
     operations = [endpoint.name for endpoint in REQUEST_REPLY] + ["heartbeat", "audit"]
+    operations += ["mqtt_route", "mqtt_reply"]
     channels = [n for name in operations for n in (name, f"{name}_reply") if n in doc["channels"]]
     doc["channels"] = _reorder(doc["channels"], channels)
     doc["operations"] = _reorder(doc["operations"], operations)
@@ -227,15 +276,25 @@ def _path_params(address: str) -> list[str]:
 
 
 def _rename_message_keys(doc: dict[str, Any]) -> None:
-    """``route:SubscribeMessage`` -> ``route.SubscribeMessage``: 3.0 keys allow no ``:``."""
-    messages = doc["components"]["messages"]
-    renamed = {key.replace(":", "."): value for key, value in messages.items()}
-    doc["components"]["messages"] = renamed
-    prefix = "#/components/messages/"
-    for channel in doc["channels"].values():
-        for ref in channel["messages"].values():
-            if ref.get("$ref", "").startswith(prefix):
-                ref["$ref"] = prefix + ref["$ref"][len(prefix) :].replace(":", ".")
+    """``route:SubscribeMessage`` -> ``route.SubscribeMessage``: 3.0 keys allow no ``:``
+    (messages, and the payload schemas FastStream names the same way)."""
+    components = doc["components"]
+    for section in ("messages", "schemas"):
+        components[section] = {k.replace(":", "."): v for k, v in components[section].items()}
+    _rename_refs(doc)
+
+
+def _rename_refs(node: Any) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/components/"):
+            section, _, key = ref.removeprefix("#/components/").partition("/")
+            node["$ref"] = f"#/components/{section}/{key.replace(':', '.')}"
+        for value in node.values():
+            _rename_refs(value)
+    elif isinstance(node, list):
+        for value in node:
+            _rename_refs(value)
 
 
 def _add_reply(

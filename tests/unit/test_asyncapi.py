@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import typing
@@ -33,6 +34,8 @@ PROTOCOL_SUBJECTS = {
     "caio.heartbeat.{service_id}",
     "caio.audit.{kind}.{service_id}",
 }
+# Extension: MQTT devices' route requests and their replies (docs/mqtt.md).
+MQTT_SUBJECTS = {"caio.mqtt.route.{capability}", "caio.mqtt.reply.{reply_path}"}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +69,7 @@ def test_committed_document_is_current() -> None:
 
 def test_every_protocol_subject_is_a_channel(document: dict[str, Any]) -> None:
     addresses = {channel["address"] for channel in document["channels"].values()}
-    assert addresses - {None} == PROTOCOL_SUBJECTS
+    assert addresses - {None} == PROTOCOL_SUBJECTS | MQTT_SUBJECTS
 
 
 def test_every_stable_error_code_is_in_the_error_schema(document: dict[str, Any]) -> None:
@@ -78,7 +81,9 @@ def test_every_stable_error_code_is_in_the_error_schema(document: dict[str, Any]
 
 def test_every_request_reply_operation_documents_its_error_reply(document: dict[str, Any]) -> None:
     receiving = {
-        name: op for name, op in document["operations"].items() if op["action"] == "receive"
+        name: op
+        for name, op in document["operations"].items()
+        if op["action"] == "receive" and name != "mqtt_route"  # answered on a topic, below
     }
     # + stats, route, service request
     assert len(receiving) == len(REGISTRY_OPERATIONS) + len(KEYS_OPERATIONS) + 3
@@ -269,3 +274,23 @@ def test_each_message_schema_has_exactly_its_models_fields(document: dict[str, A
         documented = set(schemas[name].get("properties", {}))
         fields = set(message.model.model_json_schema(by_alias=True).get("properties", {}))
         assert documented == fields, f"{name}: {sorted(documented ^ fields)}"
+
+
+def test_an_mqtt_device_finds_its_request_body_and_every_reply_it_may_get(
+    document: dict[str, Any],
+) -> None:
+    (request,) = _request_messages(document, "caio.mqtt.route.{capability}")
+    body = _resolve(document, request["payload"]["$ref"])
+    assert set(body["properties"]) == {"api_key", "reply_topic", "request"}
+    assert body["required"] == ["reply_topic", "request"]
+    assert body["additionalProperties"] is False
+    (reply,) = _request_messages(document, "caio.mqtt.reply.{reply_path}")
+    payload = _resolve(document, reply["payload"]["$ref"])
+    names = {option["$ref"].rsplit("/", 1)[-1] for option in payload["anyOf"]}
+    assert names == {"RouteReply", "DryRunReply", "ErrorReply"}
+
+
+def test_component_keys_are_ones_asyncapi_3_accepts(document: dict[str, Any]) -> None:
+    for section in ("messages", "schemas"):
+        for key in document["components"][section]:
+            assert re.fullmatch(r"[a-zA-Z0-9.\-_]+", key), (section, key)
